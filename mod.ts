@@ -1,0 +1,61 @@
+/**
+ * edgeplane — realtime fanout for TypeScript servers that outgrow one process.
+ *
+ * A web-standard core (connection and room registries, bounded per-connection queues, chunked fanout), a pluggable
+ * backplane ("exchange") that gives every room one global order, and thin adapters for Node, Deno and Bun.
+ *
+ * @example
+ * ```ts
+ * import { Hub, MemoryExchange } from "edgeplane";
+ *
+ * const hub = new Hub({ exchange: new MemoryExchange() });
+ * const conn = hub.connect({ write: (frames) => frames.forEach((f) => console.log(f.text)), close() {} });
+ * await hub.join(conn.id, "lobby");
+ * const { seq } = await hub.publish("lobby", "hello"); // seq === 1, conn receives it
+ * ```
+ *
+ * @module
+ */
+export { EdgeplaneError, type ErrorCode, isEdgeplaneError } from "./src/errors.ts";
+export {
+  createEnvelope,
+  decodeEnvelope,
+  DEFAULT_LIMITS,
+  encodeEnvelope,
+  type Envelope,
+  ENVELOPE_VERSION,
+  type EnvelopeLimits,
+  type Payload,
+  type PayloadKind,
+  validateEnvelope,
+  validateId,
+  validatePayload,
+  validateRoom,
+} from "./src/envelope.ts";
+export {
+  type Exchange,
+  type ExchangeEvent,
+  type ExchangeState,
+  type ExchangeStatus,
+  type Gap,
+  isGap,
+  type SeqInfo,
+  type SequencedMessage,
+  type SubscribeOptions,
+  type Unsubscribe,
+} from "./src/exchange/exchange.ts";
+export { MemoryBus, type MemoryBusOptions, MemoryExchange, type MemoryExchangeOptions } from "./src/exchange/memory.ts";
+export { DEFAULT_QUEUE, type FrameSink, OutboundQueue, type QueueOptions, type SendOutcome } from "./src/local/queue.ts";
+export { Registry } from "./src/local/registry.ts";
+export { fanout, type FanoutOptions, type FanoutResult, type FanoutTarget } from "./src/local/fanout.ts";
+export {
+  type ClientFrame,
+  errorFrame,
+  type Frame,
+  frame,
+  MAX_CLIENT_FRAME_BYTES,
+  messageFrame,
+  parseClientFrame,
+  type ServerFrame,
+} from "./src/protocol.ts";
+export { Hub, type HubAction, type HubConnection, type HubMetrics, type HubOptions, type JoinResult } from "./src/hub.ts";

@@ -1,0 +1,59 @@
+/**
+ * Typed errors. Every failure edgeplane reports on purpose is an {@link EdgeplaneError} with a stable `code`.
+ *
+ * @module
+ */
+
+/** Stable error codes; switch on these, never on messages. */
+export type ErrorCode =
+  | "BAD_ENVELOPE"
+  | "BAD_ROOM"
+  | "BAD_FRAME"
+  | "BAD_OPTION"
+  | "PAYLOAD_TOO_LARGE"
+  | "UNKNOWN_CONNECTION"
+  | "FORBIDDEN"
+  | "BACKPLANE_UNAVAILABLE"
+  | "TIMEOUT"
+  | "NO_RESPONDERS"
+  | "CLOSED"
+  | "SLOW_CONSUMER"
+  | "GAP";
+
+/**
+ * The one error type edgeplane throws or rejects with on purpose.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await hub.publish("", "hi");
+ * } catch (err) {
+ *   if (err instanceof EdgeplaneError && err.code === "BAD_ROOM") console.log("bad room");
+ * }
+ * ```
+ */
+export class EdgeplaneError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: ErrorCode;
+  /** Optional structured details (room, sizes, limits). */
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = "EdgeplaneError";
+    this.code = code;
+    if (details) this.details = details;
+  }
+}
+
+/**
+ * True when `err` is an {@link EdgeplaneError}, optionally with the given code.
+ *
+ * @example
+ * ```ts
+ * if (isEdgeplaneError(err, "TIMEOUT")) retry();
+ * ```
+ */
+export function isEdgeplaneError(err: unknown, code?: ErrorCode): err is EdgeplaneError {
+  return err instanceof EdgeplaneError && (code === undefined || err.code === code);
+}

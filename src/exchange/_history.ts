@@ -1,0 +1,70 @@
+// Private: a bounded history ring per room (by count and by bytes), shared by the memory exchange and others.
+import type { Gap, SequencedMessage } from "./exchange.ts";
+import { byteSize } from "../_utf8.ts";
+
+/** Limits of one room's history. */
+export interface HistoryLimits {
+  /** Messages kept per room (default 1000). */
+  maxMessages: number;
+  /** Payload bytes kept per room (default 4 MiB). */
+  maxBytes: number;
+}
+
+export const DEFAULT_HISTORY: HistoryLimits = { maxMessages: 1000, maxBytes: 4 * 1024 * 1024 };
+
+/** Contiguous ring of a room's most recent messages (seqs strictly increasing, contiguous). */
+export class HistoryRing {
+  #items: SequencedMessage[] = [];
+  #head = 0; // index of the oldest held item in #items
+  #bytes = 0;
+  constructor(readonly limits: HistoryLimits = DEFAULT_HISTORY) {}
+
+  get size(): number {
+    return this.#items.length - this.#head;
+  }
+
+  /** Seq of the oldest held message, or undefined. */
+  get oldestSeq(): number | undefined {
+    return this.size > 0 ? this.#items[this.#head].seq : undefined;
+  }
+
+  get lastSeq(): number | undefined {
+    return this.size > 0 ? this.#items[this.#items.length - 1].seq : undefined;
+  }
+
+  push(m: SequencedMessage): void {
+    const last = this.lastSeq;
+    // A non-contiguous push (history lost on our side) restarts the ring so it stays contiguous.
+    if (last !== undefined && m.seq !== last + 1) this.clear();
+    this.#items.push(m);
+    this.#bytes += byteSize(m.payload);
+    while (this.size > this.limits.maxMessages || (this.#bytes > this.limits.maxBytes && this.size > 1)) {
+      this.#bytes -= byteSize(this.#items[this.#head].payload);
+      this.#head++;
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  clear(): void {
+    this.#items = [];
+    this.#head = 0;
+    this.#bytes = 0;
+  }
+
+  /**
+   * Messages with seq > afterSeq, or a Gap when some of them were evicted (or `afterSeq` is ahead of `lastSeq`,
+   * i.e. the asker saw a different, lost generation).
+   */
+  after(room: string, afterSeq: number, lastSeq: number, epoch: number): SequencedMessage[] | Gap {
+    if (afterSeq === lastSeq) return [];
+    const oldest = this.oldestSeq ?? lastSeq + 1;
+    if (afterSeq > lastSeq || afterSeq + 1 < oldest) {
+      return { gap: true, room, afterSeq, oldestSeq: oldest, lastSeq, epoch };
+    }
+    const start = this.#head + (afterSeq + 1 - oldest);
+    return this.#items.slice(start);
+  }
+}

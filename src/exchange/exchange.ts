@@ -1,0 +1,121 @@
+/**
+ * The Exchange contract (DESIGN §3): the backplane that assigns one order per room and delivers sequenced messages
+ * to every node subscribed to the room, including the publishing node.
+ *
+ * @module
+ */
+import type { Payload } from "../envelope.ts";
+
+/** What a publish resolves to: Telefunc's `WirePublishInfo`. */
+export interface SeqInfo {
+  /** Position in the room's one global order, from 1, contiguous. */
+  seq: number;
+  /** Milliseconds since the epoch, never decreasing within a room. */
+  timestamp: number;
+}
+
+/** A message as delivered by an exchange. */
+export interface SequencedMessage {
+  room: string;
+  seq: number;
+  timestamp: number;
+  /** Sequencer generation; bumps on ownership change or lost history. */
+  epoch: number;
+  /** Random 128-bit id of the envelope (dedupe key). */
+  id: string;
+  /** Node id of the publisher. */
+  origin: string;
+  payload: Payload;
+}
+
+/** History cannot cover the request: messages after `afterSeq` up to `oldestSeq - 1` are gone. */
+export interface Gap {
+  gap: true;
+  room: string;
+  /** What was asked for: messages with seq > afterSeq. */
+  afterSeq: number;
+  /** Oldest seq still held (or lastSeq + 1 when nothing is held). */
+  oldestSeq: number;
+  /** Latest seq assigned in the room. */
+  lastSeq: number;
+  epoch: number;
+}
+
+/** Something other than a message that a room subscription reports. */
+export type ExchangeEvent =
+  | {
+    /** The subscription is live: every message with seq > `seq` will reach `onMessage` (or a discontinuity). */
+    type: "position";
+    room: string;
+    seq: number;
+    epoch: number;
+  }
+  | {
+    /** Messages in (afterSeq, nextSeq) were lost and could not be repaired from history. Resync. */
+    type: "discontinuity";
+    room: string;
+    afterSeq: number;
+    nextSeq: number;
+    epoch: number;
+    reason: string;
+  };
+
+/** Options of {@link Exchange.subscribe}. */
+export interface SubscribeOptions {
+  /** Also deliver held history with seq >= fromSeq before live messages (or a discontinuity if evicted). */
+  fromSeq?: number;
+  /** Position and discontinuity events for this room. `position` comes before the first message. */
+  onEvent?: (event: ExchangeEvent) => void;
+}
+
+/** Stops a subscription; idempotent. */
+export type Unsubscribe = () => void;
+
+/** Lifecycle state of an exchange. */
+export type ExchangeState = "connecting" | "ready" | "degraded" | "closed";
+
+/** Status snapshot of an exchange. */
+export interface ExchangeStatus {
+  /** Which exchange: "memory", "nats", "redis", "chain". */
+  kind: string;
+  state: ExchangeState;
+  /** This node's id on the backplane. */
+  nodeId: string;
+  /** Highest epoch this node has produced or seen. */
+  epoch: number;
+  /** Monotonic counters (published, delivered, duplicatesDropped, gapsRepaired, discontinuities, …). */
+  counters: Record<string, number>;
+}
+
+/** The backplane contract every exchange (memory, NATS, Redis, chain) implements. */
+export interface Exchange {
+  /** This node's id on the backplane (also the envelope origin). */
+  readonly nodeId: string;
+  /** Maximum payload this exchange accepts, in bytes. */
+  readonly maxPayloadBytes: number;
+  /** Assign the next seq for `room` and deliver to every subscriber of `room` on every node (incl. this one). */
+  publish(room: string, payload: Payload, opts?: { id?: string }): Promise<SeqInfo>;
+  /** Subscribe this node to `room`. The Hub keeps at most one per room; others may subscribe more. */
+  subscribe(room: string, onMessage: (msg: SequencedMessage) => void, opts?: SubscribeOptions): Unsubscribe;
+  /** Messages of `room` with seq > afterSeq still held in history, or a {@link Gap} if some are gone. */
+  history(room: string, afterSeq: number): Promise<SequencedMessage[] | Gap>;
+  /** Resolves when connected and able to publish. */
+  ready(): Promise<void>;
+  /** Status and counters. */
+  status(): ExchangeStatus;
+  /** Drain: finish in-flight publishes, hand off, close. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Narrow a history result to a {@link Gap}.
+ *
+ * @example
+ * ```ts
+ * const h = await exchange.history("lobby", 10);
+ * if (isGap(h)) console.log("resync from", h.oldestSeq); else for (const m of h) console.log(m.seq);
+ * ```
+ */
+export function isGap(result: SequencedMessage[] | Gap): result is Gap {
+  return !Array.isArray(result);
+}

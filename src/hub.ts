@@ -1,0 +1,513 @@
+/**
+ * The Hub: the single entry for publish / subscribe / join / leave and the connection lifecycle on one node.
+ * Messages always take the exchange path (publish → exchange assigns seq → every node, this one included, fans out),
+ * so local and remote subscribers see the same order. Per room the hub runs one pump that handles messages and joins
+ * strictly in order: dedupe by id and seq, resume (history replay or a `discontinuity` frame), then chunked fanout.
+ *
+ * @module
+ */
+import { type Payload, validateRoom } from "./envelope.ts";
+import { EdgeplaneError } from "./errors.ts";
+import type { Exchange, ExchangeEvent, ExchangeStatus, SeqInfo, SequencedMessage, Unsubscribe } from "./exchange/exchange.ts";
+import { isGap } from "./exchange/exchange.ts";
+import { MemoryExchange } from "./exchange/memory.ts";
+import { fanout, type FanoutOptions } from "./local/fanout.ts";
+import { type FrameSink, OutboundQueue, type QueueOptions, type SendOutcome } from "./local/queue.ts";
+import { Registry } from "./local/registry.ts";
+import { type ClientFrame, errorFrame, type Frame, frame, messageFrame, parseClientFrame } from "./protocol.ts";
+import { fromBase64, randomId } from "./_utf8.ts";
+
+/** What a connection may be asked to do; `authorize` decides. */
+export type HubAction = "join" | "publish";
+
+/** Hub settings. */
+export interface HubOptions {
+  /** The backplane. Default: a private {@link MemoryExchange} (single process). */
+  exchange?: Exchange;
+  /** Queue budget and slow-consumer settings for every connection. */
+  queue?: QueueOptions;
+  /** Fanout chunking and logging. */
+  fanout?: FanoutOptions;
+  /** Allow or deny a connection's join/publish. Default: allow all. */
+  authorize?: (conn: HubConnection, room: string, action: HubAction) => boolean | Promise<boolean>;
+  /** Ids remembered per room to drop duplicates (default 4096). */
+  dedupeWindow?: number;
+  /** Log sink for operational lines (default `console.info`). */
+  log?: (line: string) => void;
+}
+
+/** One client connection as the hub sees it (any transport). */
+export interface HubConnection {
+  readonly id: string;
+  /** Offer a frame; see {@link SendOutcome}. */
+  send(frame: Frame): SendOutcome;
+  /** Close with a code and reason (also removes the connection from the hub). */
+  close(code?: number, reason?: string): void;
+  /** Bytes queued plus bytes the transport still buffers. */
+  readonly bufferedBytes: number;
+  /** Last seq this connection has for a room. */
+  lastSeq(room: string): number | undefined;
+  /** Rooms the connection is in. */
+  readonly rooms: ReadonlySet<string>;
+  /** Adapter data (e.g. the upgrade Request) for `authorize`. */
+  data: unknown;
+}
+
+/** Where a join left the connection: the room's current position. */
+export interface JoinResult {
+  seq: number;
+  epoch: number;
+  /** Messages replayed from history for a resume. */
+  replayed: number;
+  /** True when the resume could not be served from history (a `discontinuity` frame was sent). */
+  discontinuity: boolean;
+}
+
+/** Snapshot of hub counters. */
+export interface HubMetrics {
+  nodeId: string;
+  connections: number;
+  rooms: number;
+  subscribedRooms: number;
+  queuedBytes: number;
+  outcomes: Record<SendOutcome, number>;
+  messages: number;
+  framesSerialized: number;
+  duplicatesDropped: number;
+  discontinuities: number;
+  slowConsumerCloses: number;
+  badFrames: number;
+  listenerErrors: number;
+  exchange: ExchangeStatus;
+}
+
+type Task =
+  | { kind: "msg"; m: SequencedMessage }
+  | { kind: "event"; e: ExchangeEvent }
+  | { kind: "join"; conn: Conn; lastSeq?: number; resolve: (r: JoinResult) => void; reject: (e: unknown) => void };
+
+interface RoomState {
+  name: string;
+  unsubscribe: Unsubscribe;
+  positioned: boolean;
+  lastSeq: number;
+  epoch: number;
+  tasks: Task[];
+  running: boolean;
+  ids: Set<string>;
+  listeners: Set<(m: SequencedMessage) => void>;
+  positionWaiters: Array<() => void>;
+}
+
+class Conn implements HubConnection {
+  readonly queue: OutboundQueue;
+  data: unknown = undefined;
+  constructor(readonly id: string, readonly hub: Hub, readonly registry: Registry<Conn>, sink: FrameSink, opts?: QueueOptions) {
+    this.queue = new OutboundQueue(sink, opts);
+  }
+  send(f: Frame, binary?: boolean): SendOutcome {
+    return this.queue.send(f, binary);
+  }
+  close(code = 1000, reason = "closed"): void {
+    this.queue.close(code, reason);
+  }
+  get bufferedBytes(): number {
+    return this.queue.bufferedBytes;
+  }
+  lastSeq(room: string): number | undefined {
+    return this.queue.lastSeq(room);
+  }
+  get rooms(): ReadonlySet<string> {
+    return this.registry.roomsOf(this.id);
+  }
+}
+
+/**
+ * A node's hub.
+ *
+ * @example
+ * ```ts
+ * import { Hub } from "edgeplane";
+ * const hub = new Hub(); // embedded memory exchange
+ * const conn = hub.connect({ write: (frames) => frames.forEach((f) => console.log(f.text)), close() {} });
+ * await hub.join(conn.id, "lobby");
+ * await hub.publish("lobby", "hello"); // conn receives {"t":"msg","room":"lobby","seq":1,...}
+ * ```
+ */
+export class Hub {
+  readonly exchange: Exchange;
+  readonly #registry = new Registry<Conn>();
+  readonly #rooms = new Map<string, RoomState>();
+  readonly #opts: HubOptions;
+  readonly #log: (line: string) => void;
+  #closed = false;
+  readonly #counters = {
+    messages: 0,
+    framesSerialized: 0,
+    duplicatesDropped: 0,
+    discontinuities: 0,
+    slowConsumerCloses: 0,
+    badFrames: 0,
+    listenerErrors: 0,
+  };
+  readonly #outcomes: Record<SendOutcome, number> = { accepted: 0, dropped: 0, coalesced: 0, closed: 0, stale: 0 };
+
+  constructor(opts: HubOptions = {}) {
+    this.#opts = opts;
+    this.exchange = opts.exchange ?? new MemoryExchange();
+    this.#log = opts.log ?? ((line) => console.info(line));
+  }
+
+  /** This node's id (the exchange's). */
+  get nodeId(): string {
+    return this.exchange.nodeId;
+  }
+
+  /** Register a connection writing to `sink`; sends a `welcome` frame. */
+  connect(sink: FrameSink, opts: { id?: string; queue?: QueueOptions; data?: unknown } = {}): HubConnection {
+    this.#assertOpen();
+    const conn = new Conn(opts.id ?? randomId(), this, this.#registry, sink, { ...this.#opts.queue, ...opts.queue });
+    conn.data = opts.data;
+    this.#registry.add(conn.id, conn);
+    conn.queue.onClose = (code) => {
+      if (code === (this.#opts.queue?.slowConsumerCode ?? 4008)) {
+        this.#counters.slowConsumerCloses++;
+        this.#log(`edgeplane slow consumer closed conn=${conn.id} rooms=${conn.rooms.size}`);
+      }
+      this.#drop(conn.id);
+    };
+    conn.send(frame({ t: "welcome", conn: conn.id, node: this.nodeId }));
+    return conn;
+  }
+
+  /** The connection with this id, if it is on this node. */
+  connection(id: string): HubConnection | undefined {
+    return this.#registry.get(id);
+  }
+
+  /** Close a connection and remove it from every room. Unknown ids are a no-op. */
+  disconnect(connId: string, code = 1000, reason = "closed"): void {
+    const conn = this.#registry.get(connId);
+    if (conn) conn.close(code, reason);
+  }
+
+  /**
+   * Put a connection in a room. With `lastSeq`, messages after it are replayed from history first (or a
+   * `discontinuity` frame is sent when history cannot cover them). Rejects `UNKNOWN_CONNECTION`, `BAD_ROOM`.
+   */
+  join(connId: string, room: string, opts: { lastSeq?: number } = {}): Promise<JoinResult> {
+    try {
+      this.#assertOpen();
+      validateRoom(room);
+      const conn = this.#conn(connId);
+      if (opts.lastSeq !== undefined && !(Number.isSafeInteger(opts.lastSeq) && opts.lastSeq >= 0)) {
+        throw new EdgeplaneError("BAD_OPTION", "lastSeq must be a non-negative integer");
+      }
+      return new Promise((resolve, reject) => {
+        this.#enqueue(this.#room(room), { kind: "join", conn, lastSeq: opts.lastSeq, resolve, reject });
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Take a connection out of a room (idempotent). Rejects `UNKNOWN_CONNECTION`. */
+  leave(connId: string, room: string): Promise<void> {
+    try {
+      const conn = this.#conn(connId);
+      if (this.#registry.leave(conn.id, room)) {
+        conn.queue.forgetRoom(room);
+        this.#maybeRelease(room);
+      }
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Publish to a room through the exchange; resolves with the room-global `{seq, timestamp}`. */
+  publish(room: string, payload: Payload, opts: { id?: string } = {}): Promise<SeqInfo> {
+    try {
+      this.#assertOpen();
+      return this.exchange.publish(room, payload, opts); // the exchange validates room, payload and size
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Server-side listener for a room's messages (in seq order, deduped). A throwing listener is counted, never
+   * stalls the room.
+   */
+  subscribe(room: string, listener: (m: SequencedMessage) => void): Unsubscribe {
+    this.#assertOpen();
+    validateRoom(room);
+    const state = this.#room(room);
+    state.listeners.add(listener);
+    return () => {
+      state.listeners.delete(listener);
+      this.#maybeRelease(room);
+    };
+  }
+
+  /** Resolves once the room's exchange subscription is live (its position is known). */
+  roomReady(room: string): Promise<void> {
+    const state = this.#rooms.get(room);
+    if (!state || state.positioned) return Promise.resolve();
+    return new Promise((r) => state.positionWaiters.push(r));
+  }
+
+  /**
+   * Handle one client frame (the protocol of `src/protocol.ts`). Errors become `error` frames to that connection;
+   * nothing a client sends can throw out of here or disturb other connections.
+   */
+  async receive(connId: string, text: string): Promise<void> {
+    const conn = this.#registry.get(connId);
+    if (!conn) return;
+    let f: ClientFrame;
+    try {
+      f = parseClientFrame(text);
+    } catch (err) {
+      this.#counters.badFrames++;
+      conn.send(errorFrame(err));
+      return;
+    }
+    const room = "room" in f ? f.room : undefined;
+    try {
+      switch (f.t) {
+        case "join": {
+          validateRoom(f.room);
+          await this.#authorize(conn, f.room, "join");
+          await this.join(conn.id, f.room, { lastSeq: f.lastSeq });
+          return; // the pump sends `joined` before any replayed message
+        }
+        case "leave":
+          await this.leave(conn.id, f.room);
+          conn.send(frame({ t: "left", room: f.room, ref: f.ref }));
+          return;
+        case "pub": {
+          validateRoom(f.room);
+          await this.#authorize(conn, f.room, "publish");
+          let payload: Payload;
+          if (f.data !== undefined) payload = f.data;
+          else {
+            try {
+              payload = fromBase64(f.b64!);
+            } catch {
+              throw new EdgeplaneError("BAD_FRAME", "b64 is not valid base64");
+            }
+          }
+          const info = await this.publish(f.room, payload, { id: f.id });
+          conn.send(frame({ t: "ack", ref: f.ref, room: f.room, seq: info.seq, ts: info.timestamp }));
+          return;
+        }
+        case "ping":
+          conn.send(frame({ t: "pong", ref: f.ref }));
+          return;
+      }
+    } catch (err) {
+      if (err instanceof EdgeplaneError && (err.code === "BAD_ROOM" || err.code === "BAD_FRAME")) this.#counters.badFrames++;
+      conn.send(errorFrame(err, f.ref, typeof room === "string" && room.length <= 256 ? room : undefined));
+    }
+  }
+
+  /** Counters and sizes. */
+  metrics(): HubMetrics {
+    let queuedBytes = 0;
+    for (const c of this.#registry.connections()) queuedBytes += c.bufferedBytes;
+    return {
+      nodeId: this.nodeId,
+      connections: this.#registry.connectionCount,
+      rooms: this.#registry.roomCount,
+      subscribedRooms: this.#rooms.size,
+      queuedBytes,
+      outcomes: { ...this.#outcomes },
+      ...this.#counters,
+      exchange: this.exchange.status(),
+    };
+  }
+
+  /** Close every connection (code 1001) and the exchange. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const c of [...this.#registry.connections()]) c.queue.end(1001, "server closing");
+    for (const r of this.#rooms.values()) r.unsubscribe();
+    this.#rooms.clear();
+    await this.exchange.close();
+  }
+
+  // ---- internals ----
+
+  #conn(id: string): Conn {
+    const c = this.#registry.get(id);
+    if (!c) throw new EdgeplaneError("UNKNOWN_CONNECTION", `unknown connection ${JSON.stringify(String(id)).slice(0, 80)}`);
+    return c;
+  }
+
+  async #authorize(conn: Conn, room: string, action: HubAction): Promise<void> {
+    const auth = this.#opts.authorize;
+    if (!auth) return;
+    let ok: boolean;
+    try {
+      ok = await auth(conn, room, action);
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new EdgeplaneError("FORBIDDEN", `not allowed to ${action} this room`);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new EdgeplaneError("CLOSED", "hub is closed");
+  }
+
+  #drop(connId: string): void {
+    for (const room of this.#registry.remove(connId)) this.#maybeRelease(room);
+  }
+
+  #room(name: string): RoomState {
+    const existing = this.#rooms.get(name);
+    if (existing) return existing;
+    const s: RoomState = {
+      name,
+      unsubscribe: () => {},
+      positioned: false,
+      lastSeq: 0,
+      epoch: 0,
+      tasks: [],
+      running: false,
+      ids: new Set(),
+      listeners: new Set(),
+      positionWaiters: [],
+    };
+    s.unsubscribe = this.exchange.subscribe(name, (m) => this.#enqueue(s, { kind: "msg", m }), {
+      onEvent: (e) => {
+        if (e.type === "position" && !s.positioned) {
+          s.positioned = true;
+          s.lastSeq = e.seq;
+          s.epoch = e.epoch;
+          for (const w of s.positionWaiters.splice(0)) w();
+          this.#kick(s);
+        } else this.#enqueue(s, { kind: "event", e });
+      },
+    });
+    this.#rooms.set(name, s);
+    return s;
+  }
+
+  #maybeRelease(room: string): void {
+    const s = this.#rooms.get(room);
+    if (!s || s.running || s.tasks.length > 0 || s.listeners.size > 0 || this.#registry.memberCount(room) > 0) return;
+    s.unsubscribe();
+    this.#rooms.delete(room);
+  }
+
+  #enqueue(s: RoomState, t: Task): void {
+    s.tasks.push(t);
+    this.#kick(s);
+  }
+
+  #kick(s: RoomState): void {
+    if (s.running || !s.positioned || s.tasks.length === 0) return;
+    s.running = true;
+    void this.#pump(s);
+  }
+
+  async #pump(s: RoomState): Promise<void> {
+    try {
+      while (s.tasks.length > 0 && this.#rooms.get(s.name) === s) {
+        const t = s.tasks.shift()!;
+        if (t.kind === "msg") await this.#deliver(s, t.m);
+        else if (t.kind === "join") await this.#doJoin(s, t);
+        else this.#onEvent(s, t.e);
+      }
+    } finally {
+      s.running = false;
+      this.#maybeRelease(s.name);
+    }
+  }
+
+  async #deliver(s: RoomState, m: SequencedMessage): Promise<void> {
+    if (m.room !== s.name || s.ids.has(m.id) || (m.seq <= s.lastSeq && m.epoch <= s.epoch)) {
+      this.#counters.duplicatesDropped++;
+      return;
+    }
+    s.lastSeq = m.seq;
+    if (m.epoch > s.epoch) s.epoch = m.epoch;
+    s.ids.add(m.id);
+    if (s.ids.size > (this.#opts.dedupeWindow ?? 4096)) s.ids.delete(s.ids.values().next().value as string);
+    this.#counters.messages++;
+    for (const l of s.listeners) {
+      try {
+        l(m);
+      } catch {
+        this.#counters.listenerErrors++;
+      }
+    }
+    const members = this.#registry.members(s.name);
+    if (members.size === 0) return;
+    const f = messageFrame(m);
+    this.#counters.framesSerialized++;
+    const binary = typeof m.payload !== "string";
+    const chunk = this.#opts.fanout?.chunkSize ?? 512;
+    if (members.size <= chunk) {
+      for (const c of members.values()) this.#outcomes[c.send(f, binary)]++;
+      return;
+    }
+    const r = await fanout(s.name, members.values(), f, { ...this.#opts.fanout, log: this.#opts.fanout?.log ?? this.#log, binary });
+    this.#outcomes.accepted += r.accepted;
+    this.#outcomes.dropped += r.dropped;
+    this.#outcomes.coalesced += r.coalesced;
+    this.#outcomes.closed += r.closed;
+    this.#outcomes.stale += r.stale;
+  }
+
+  #onEvent(s: RoomState, e: ExchangeEvent): void {
+    if (e.type !== "discontinuity") return;
+    this.#counters.discontinuities++;
+    s.lastSeq = Math.max(s.lastSeq, e.nextSeq - 1);
+    s.epoch = Math.max(s.epoch, e.epoch);
+    const f = frame({ t: "discontinuity", room: s.name, afterSeq: e.afterSeq, nextSeq: e.nextSeq, reason: e.reason });
+    for (const c of this.#registry.members(s.name).values()) {
+      this.#outcomes[c.send(f)]++;
+      c.queue.setLastSeq(s.name, e.nextSeq - 1);
+    }
+  }
+
+  async #doJoin(s: RoomState, t: Extract<Task, { kind: "join" }>): Promise<void> {
+    const { conn } = t;
+    if (conn.queue.closed) return t.reject(new EdgeplaneError("CLOSED", "connection closed before the join completed"));
+    const result: JoinResult = { seq: s.lastSeq, epoch: s.epoch, replayed: 0, discontinuity: false };
+    conn.send(frame({ t: "joined", room: s.name, seq: s.lastSeq, epoch: s.epoch }));
+    const from = t.lastSeq;
+    if (from !== undefined && from !== s.lastSeq) {
+      let reason = "";
+      if (from > s.lastSeq) reason = "client is ahead of the room (history was reset)";
+      else {
+        try {
+          const held = await this.exchange.history(s.name, from);
+          if (isGap(held)) reason = "history no longer holds the missed messages";
+          else {
+            for (const m of held) {
+              if (m.seq > s.lastSeq) break;
+              this.#counters.framesSerialized++;
+              this.#outcomes[conn.send(messageFrame(m), typeof m.payload !== "string")]++;
+              result.replayed++;
+            }
+            if (held.length === 0 || held[held.length - 1].seq < s.lastSeq) reason = "history ended before the room position";
+          }
+        } catch (err) {
+          reason = `history unavailable: ${err instanceof Error ? err.message : String(err)}`;
+        }
+      }
+      if (reason) {
+        result.discontinuity = true;
+        this.#counters.discontinuities++;
+        conn.send(frame({ t: "discontinuity", room: s.name, afterSeq: from, nextSeq: s.lastSeq + 1, reason }));
+      }
+    }
+    conn.queue.setLastSeq(s.name, s.lastSeq);
+    if (!conn.queue.closed) this.#registry.join(conn.id, s.name);
+    t.resolve(result);
+  }
+}

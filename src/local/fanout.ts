@@ -1,0 +1,80 @@
+/**
+ * Chunked fanout: offer one already-serialized frame to every member of a room, a chunk per turn, yielding to the
+ * event loop between chunks so one huge room cannot freeze the process. One log line per large fanout.
+ *
+ * @module
+ */
+import type { Frame } from "../protocol.ts";
+import type { SendOutcome } from "./queue.ts";
+
+/** Anything that takes frames (a connection's queue). */
+export interface FanoutTarget {
+  send(frame: Frame, binary?: boolean): SendOutcome;
+}
+
+/** Fanout settings. */
+export interface FanoutOptions {
+  /** Members per turn before yielding (default 512). */
+  chunkSize?: number;
+  /** Rooms with at least this many members get one log line per fanout (default 1000). */
+  logThreshold?: number;
+  /** Where log lines go (default `console.info`). */
+  log?: (line: string) => void;
+}
+
+/** Counts of one fanout. */
+export interface FanoutResult {
+  members: number;
+  accepted: number;
+  dropped: number;
+  coalesced: number;
+  closed: number;
+  stale: number;
+  /** Turns used (chunks). */
+  chunks: number;
+  ms: number;
+}
+
+/** Yield to the event loop (a macrotask, so timers and I/O run). */
+export const yieldTurn: () => Promise<void> = typeof (globalThis as { setImmediate?: unknown }).setImmediate === "function"
+  ? () => new Promise((r) => (globalThis as unknown as { setImmediate: (f: () => void) => void }).setImmediate(r))
+  : () => new Promise((r) => setTimeout(r, 0));
+
+/**
+ * Offer `frame` to every member, `chunkSize` per turn. Members that leave during the walk are skipped; the frame
+ * is never re-serialized.
+ *
+ * @example
+ * ```ts
+ * const result = await fanout("lobby", registry.members("lobby").values(), messageFrame(msg), { chunkSize: 512 });
+ * console.log(result.accepted, result.dropped);
+ * ```
+ */
+export async function fanout(
+  room: string,
+  members: Iterable<FanoutTarget>,
+  frame: Frame,
+  opts: FanoutOptions & { binary?: boolean } = {},
+): Promise<FanoutResult> {
+  const chunkSize = Math.max(1, opts.chunkSize ?? 512);
+  const started = Date.now();
+  const r: FanoutResult = { members: 0, accepted: 0, dropped: 0, coalesced: 0, closed: 0, stale: 0, chunks: 1, ms: 0 };
+  let inChunk = 0;
+  for (const m of members) {
+    if (inChunk === chunkSize) {
+      inChunk = 0;
+      r.chunks++;
+      await yieldTurn();
+    }
+    inChunk++;
+    r.members++;
+    r[m.send(frame, opts.binary)]++;
+  }
+  r.ms = Date.now() - started;
+  if (r.members >= (opts.logThreshold ?? 1000)) {
+    (opts.log ?? console.info)(
+      `edgeplane fanout room=${JSON.stringify(room).slice(0, 80)} members=${r.members} ms=${r.ms} chunks=${r.chunks} dropped=${r.dropped} closed=${r.closed}`,
+    );
+  }
+  return r;
+}

@@ -1,0 +1,206 @@
+/**
+ * Per-connection outbound queue: a byte budget (UTF-8 bytes of queued frames plus what the transport still buffers),
+ * explicit outcomes for every frame, slow-consumer close, and one batched write per tick.
+ *
+ * @module
+ */
+import type { Frame } from "../protocol.ts";
+
+/** What happened to a frame offered to a connection. */
+export type SendOutcome =
+  /** Queued; it will be written in this tick's batch. */
+  | "accepted"
+  /** Over the byte budget: not queued. The client sees the seq gap and can resume. */
+  | "dropped"
+  /** Replaced a queued frame with the same `coalesceKey`. */
+  | "coalesced"
+  /** The connection is closed. */
+  | "closed"
+  /** A `msg` frame at or below the seq this connection already has for the room. */
+  | "stale";
+
+/** Where a queue writes: the transport (ws, sse, long-poll, a test double). */
+export interface FrameSink {
+  /** Write a batch of frames (everything queued this tick, in order). */
+  write(frames: readonly Frame[]): void;
+  /** Close the underlying transport with a code and a reason. */
+  close(code: number, reason: string): void;
+  /** Bytes the transport still holds below us (e.g. `WebSocket.bufferedAmount`). */
+  bufferedAmount?(): number;
+}
+
+/** Queue settings. */
+export interface QueueOptions {
+  /** Byte budget for text frames (default 1 MiB). */
+  budgetBytes?: number;
+  /** Byte budget when the frame carries a binary payload (default 4 MiB). */
+  binaryBudgetBytes?: number;
+  /** Over budget for longer than this → closed as slow consumer (default 2000 ms). */
+  slowConsumerMs?: number;
+  /** Close code used for slow consumers (default 4008). */
+  slowConsumerCode?: number;
+  /** Clock (ms), injectable for tests. */
+  now?: () => number;
+}
+
+/** Defaults of {@link QueueOptions}. */
+export const DEFAULT_QUEUE: Required<Omit<QueueOptions, "now">> = {
+  budgetBytes: 1024 * 1024,
+  binaryBudgetBytes: 4 * 1024 * 1024,
+  slowConsumerMs: 2000,
+  slowConsumerCode: 4008,
+};
+
+/**
+ * A connection's outbound queue.
+ *
+ * @example
+ * ```ts
+ * const q = new OutboundQueue({ write: (fs) => fs.forEach((f) => socket.send(f.text)), close: (c, r) => socket.close(c, r) });
+ * q.send(frame({ t: "pong" })); // "accepted"; written in one batch at the end of the tick
+ * ```
+ */
+export class OutboundQueue {
+  readonly #sink: FrameSink;
+  readonly #opts: Required<Omit<QueueOptions, "now">>;
+  readonly #now: () => number;
+  #pending: Frame[] = [];
+  #pendingBytes = 0;
+  #coalesce = new Map<string, number>();
+  #scheduled = false;
+  #closed = false;
+  #overSince: number | undefined;
+  #slowTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #lastSeq = new Map<string, number>();
+  /** Called once when the queue closes (by `close()` or as a slow consumer). */
+  onClose: ((code: number, reason: string) => void) | undefined;
+
+  constructor(sink: FrameSink, opts: QueueOptions = {}) {
+    this.#sink = sink;
+    this.#opts = { ...DEFAULT_QUEUE, ...stripUndefined(opts) };
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /** Queued bytes plus what the transport still buffers. */
+  get bufferedBytes(): number {
+    return this.#pendingBytes + (this.#sink.bufferedAmount?.() ?? 0);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Highest seq accepted for `room` on this connection. */
+  lastSeq(room: string): number | undefined {
+    return this.#lastSeq.get(room);
+  }
+
+  /** Set the seq this connection is known to have for `room` (e.g. after a resume). */
+  setLastSeq(room: string, seq: number): void {
+    this.#lastSeq.set(room, seq);
+  }
+
+  /** Forget a room's seq (after leave). */
+  forgetRoom(room: string): void {
+    this.#lastSeq.delete(room);
+  }
+
+  /** Offer a frame; never throws, never blocks. */
+  send(f: Frame, binary = false): SendOutcome {
+    if (this.#closed) return "closed";
+    if (f.room !== undefined && f.seq !== undefined) {
+      const last = this.#lastSeq.get(f.room);
+      if (last !== undefined && f.seq <= last) return "stale";
+    }
+    if (f.coalesceKey !== undefined) {
+      const at = this.#coalesce.get(f.coalesceKey);
+      if (at !== undefined) {
+        this.#pendingBytes += f.bytes - this.#pending[at].bytes;
+        this.#pending[at] = f;
+        return "coalesced";
+      }
+    }
+    const budget = binary ? this.#opts.binaryBudgetBytes : this.#opts.budgetBytes;
+    if (this.bufferedBytes + f.bytes > budget) {
+      this.#overBudget();
+      return this.#closed ? "closed" : "dropped";
+    }
+    if (f.coalesceKey !== undefined) this.#coalesce.set(f.coalesceKey, this.#pending.length);
+    this.#pending.push(f);
+    this.#pendingBytes += f.bytes;
+    if (f.room !== undefined && f.seq !== undefined) this.#lastSeq.set(f.room, f.seq);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => this.flush());
+    }
+    return "accepted";
+  }
+
+  /** Write everything queued now, in one batch. Called automatically once per tick. */
+  flush(): void {
+    this.#scheduled = false;
+    if (this.#closed || this.#pending.length === 0) return;
+    const batch = this.#pending;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#coalesce.clear();
+    try {
+      this.#sink.write(batch);
+    } catch {
+      this.close(1011, "write failed");
+      return;
+    }
+    if (this.#overSince !== undefined && this.bufferedBytes <= this.#opts.budgetBytes) this.#clearOver();
+  }
+
+  /** Close the queue and the transport; pending frames are discarded. Idempotent. */
+  close(code = 1000, reason = "closed"): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#clearOver();
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    try {
+      this.#sink.close(code, reason);
+    } catch { /* transport already gone */ }
+    this.onClose?.(code, reason);
+  }
+
+  /** Flush what is queued, then close. */
+  end(code = 1000, reason = "closed"): void {
+    this.flush();
+    this.close(code, reason);
+  }
+
+  #overBudget(): void {
+    const now = this.#now();
+    if (this.#overSince === undefined) {
+      this.#overSince = now;
+      this.#slowTimer = setTimeout(() => this.#checkSlow(), this.#opts.slowConsumerMs);
+    } else if (now - this.#overSince >= this.#opts.slowConsumerMs) {
+      this.close(this.#opts.slowConsumerCode, "slow consumer");
+    }
+  }
+
+  #checkSlow(): void {
+    this.#slowTimer = undefined;
+    if (this.#closed || this.#overSince === undefined) return;
+    if (this.bufferedBytes <= this.#opts.budgetBytes * 0.5) {
+      this.#clearOver();
+      return;
+    }
+    this.close(this.#opts.slowConsumerCode, "slow consumer");
+  }
+
+  #clearOver(): void {
+    this.#overSince = undefined;
+    if (this.#slowTimer !== undefined) clearTimeout(this.#slowTimer);
+    this.#slowTimer = undefined;
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}

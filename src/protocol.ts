@@ -1,0 +1,149 @@
+/**
+ * The client ⇄ server frame protocol shared by every transport (ws, sse, long-poll) and the client.
+ * Frames are JSON text. Binary payloads travel base64-encoded in `b64` (one serialization per message, shared by
+ * every connection of the room).
+ *
+ * Client → server: `join`, `leave`, `pub`, `ping`.
+ * Server → client: `welcome`, `joined`, `left`, `msg`, `ack`, `error`, `discontinuity`, `reconnect`, `pong`.
+ *
+ * @module
+ */
+import { EdgeplaneError } from "./errors.ts";
+import type { SequencedMessage } from "./exchange/exchange.ts";
+import { toBase64, utf8Length } from "./_utf8.ts";
+
+/** Largest client frame the server parses (bytes); larger frames get a `BAD_FRAME`/`PAYLOAD_TOO_LARGE` error frame. */
+export const MAX_CLIENT_FRAME_BYTES = 1024 * 1024 + 4096;
+
+/** Frames a client sends. `ref` is echoed in the matching `ack`/`error`. */
+export type ClientFrame =
+  | { t: "join"; room: string; lastSeq?: number; ref?: string }
+  | { t: "leave"; room: string; ref?: string }
+  | { t: "pub"; room: string; data?: string; b64?: string; id?: string; ref?: string }
+  | { t: "ping"; ref?: string };
+
+/** Frames the server sends. */
+export type ServerFrame =
+  | { t: "welcome"; conn: string; node: string }
+  | { t: "joined"; room: string; seq: number; epoch: number; ref?: string }
+  | { t: "left"; room: string; ref?: string }
+  | { t: "msg"; room: string; seq: number; ts: number; epoch: number; id: string; data?: string; b64?: string }
+  | { t: "ack"; ref?: string; room: string; seq: number; ts: number }
+  | { t: "error"; code: string; message: string; ref?: string; room?: string }
+  | { t: "discontinuity"; room: string; afterSeq: number; nextSeq: number; reason: string }
+  | { t: "reconnect"; reason: string }
+  | { t: "pong"; ref?: string }
+  | { t: "presence"; room: string; [k: string]: unknown };
+
+/** A serialized frame ready for the wire, with its size computed once. */
+export interface Frame {
+  /** The JSON text of the frame. */
+  readonly text: string;
+  /** UTF-8 bytes of `text`. */
+  readonly bytes: number;
+  /** Room of a `msg` frame (for per-room lastSeq / stale checks). */
+  readonly room?: string;
+  /** Seq of a `msg` frame. */
+  readonly seq?: number;
+  /** Frames with the same key replace each other while queued (e.g. presence counts). */
+  readonly coalesceKey?: string;
+}
+
+/**
+ * Serialize a server frame once.
+ *
+ * @example
+ * ```ts
+ * const f = frame({ t: "pong" });
+ * console.log(f.text, f.bytes); // {"t":"pong"} 12
+ * ```
+ */
+export function frame(f: ServerFrame, coalesceKey?: string): Frame {
+  const text = JSON.stringify(f);
+  return { text, bytes: utf8Length(text), coalesceKey };
+}
+
+/**
+ * Serialize a sequenced message as a `msg` frame (done once per message, shared by every connection).
+ *
+ * @example
+ * ```ts
+ * const f = messageFrame({ room: "r", seq: 1, timestamp: 0, epoch: 1, id: "a", origin: "n", payload: "hi" });
+ * ```
+ */
+export function messageFrame(m: SequencedMessage): Frame {
+  const f: ServerFrame = typeof m.payload === "string"
+    ? { t: "msg", room: m.room, seq: m.seq, ts: m.timestamp, epoch: m.epoch, id: m.id, data: m.payload }
+    : { t: "msg", room: m.room, seq: m.seq, ts: m.timestamp, epoch: m.epoch, id: m.id, b64: toBase64(m.payload) };
+  const text = JSON.stringify(f);
+  return { text, bytes: utf8Length(text), room: m.room, seq: m.seq };
+}
+
+/**
+ * Error frame for an error (typed errors keep their code; anything else is `INTERNAL`).
+ *
+ * @example
+ * ```ts
+ * sink.write([errorFrame(new EdgeplaneError("BAD_ROOM", "empty"), "r1")]);
+ * ```
+ */
+export function errorFrame(err: unknown, ref?: string, room?: string): Frame {
+  const code = err instanceof EdgeplaneError ? err.code : "INTERNAL";
+  const message = err instanceof Error ? err.message : String(err);
+  const f: ServerFrame = { t: "error", code, message };
+  if (ref !== undefined) f.ref = ref;
+  if (room !== undefined) f.room = room;
+  return frame(f);
+}
+
+/**
+ * Parse and shape-check one client frame. Throws `BAD_FRAME` (not JSON, not an object, unknown type, wrong field
+ * types) or `PAYLOAD_TOO_LARGE`. Room names are validated later by the hub (`BAD_ROOM`).
+ *
+ * @example
+ * ```ts
+ * const f = parseClientFrame('{"t":"join","room":"lobby"}');
+ * ```
+ */
+export function parseClientFrame(text: string): ClientFrame {
+  if (typeof text !== "string") throw new EdgeplaneError("BAD_FRAME", "frame must be text");
+  if (text.length > MAX_CLIENT_FRAME_BYTES) {
+    throw new EdgeplaneError("PAYLOAD_TOO_LARGE", `frame is larger than ${MAX_CLIENT_FRAME_BYTES} bytes`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new EdgeplaneError("BAD_FRAME", "frame is not valid JSON");
+  }
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    throw new EdgeplaneError("BAD_FRAME", "frame must be a JSON object");
+  }
+  const f = raw as Record<string, unknown>;
+  if (f.ref !== undefined && (typeof f.ref !== "string" || f.ref.length > 64)) {
+    throw new EdgeplaneError("BAD_FRAME", "ref must be a string of at most 64 characters");
+  }
+  const ref = f.ref as string | undefined;
+  switch (f.t) {
+    case "join":
+      if (typeof f.room !== "string") throw new EdgeplaneError("BAD_FRAME", "join needs a string room");
+      if (f.lastSeq !== undefined && !(Number.isSafeInteger(f.lastSeq) && (f.lastSeq as number) >= 0)) {
+        throw new EdgeplaneError("BAD_FRAME", "lastSeq must be a non-negative integer");
+      }
+      return { t: "join", room: f.room, lastSeq: f.lastSeq as number | undefined, ref };
+    case "leave":
+      if (typeof f.room !== "string") throw new EdgeplaneError("BAD_FRAME", "leave needs a string room");
+      return { t: "leave", room: f.room, ref };
+    case "pub":
+      if (typeof f.room !== "string") throw new EdgeplaneError("BAD_FRAME", "pub needs a string room");
+      if ((typeof f.data === "string") === (typeof f.b64 === "string")) {
+        throw new EdgeplaneError("BAD_FRAME", "pub needs exactly one of data (string) or b64 (string)");
+      }
+      if (f.id !== undefined && typeof f.id !== "string") throw new EdgeplaneError("BAD_FRAME", "id must be a string");
+      return { t: "pub", room: f.room, data: f.data as string | undefined, b64: f.b64 as string | undefined, id: f.id as string | undefined, ref };
+    case "ping":
+      return { t: "ping", ref };
+    default:
+      throw new EdgeplaneError("BAD_FRAME", `unknown frame type ${JSON.stringify(String(f.t)).slice(0, 40)}`);
+  }
+}

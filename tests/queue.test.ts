@@ -1,0 +1,73 @@
+import { describe, it } from "node:test";
+import { assert, assertEquals } from "@std/assert";
+import { OutboundQueue } from "../src/local/queue.ts";
+import { frame, messageFrame } from "../src/protocol.ts";
+import { RecordingSink } from "./helpers/sinks.ts";
+import { waitUntil } from "./helpers/process.ts";
+
+const msg = (room: string, seq: number, body = "x") =>
+  messageFrame({ room, seq, timestamp: 0, epoch: 1, id: `id${seq}`, origin: "n", payload: body });
+
+describe("outbound queue", () => {
+  it("writes everything queued in one tick as one batch, in order", async () => {
+    const sink = new RecordingSink();
+    const q = new OutboundQueue(sink);
+    for (let i = 1; i <= 5; i++) assertEquals(q.send(msg("r", i)), "accepted");
+    assertEquals(sink.batches, 0, "nothing written synchronously");
+    await Promise.resolve();
+    assertEquals(sink.batches, 1);
+    assertEquals(sink.messages().map((m) => m.seq), [1, 2, 3, 4, 5]);
+  });
+
+  it("reports stale, coalesced and closed outcomes", async () => {
+    const sink = new RecordingSink();
+    const q = new OutboundQueue(sink);
+    q.send(msg("r", 5));
+    assertEquals(q.send(msg("r", 5)), "stale");
+    assertEquals(q.send(msg("r", 3)), "stale");
+    assertEquals(q.send(msg("other", 1)), "accepted");
+    assertEquals(q.send(frame({ t: "presence", room: "r", count: 1 }, "presence:r")), "accepted");
+    assertEquals(q.send(frame({ t: "presence", room: "r", count: 2 }, "presence:r")), "coalesced");
+    await Promise.resolve();
+    assertEquals(sink.ofType("presence").map((p) => p.count), [2]);
+    q.close(1000, "bye");
+    assertEquals(q.send(msg("r", 6)), "closed");
+    assertEquals(sink.closed, { code: 1000, reason: "bye" });
+  });
+
+  it("drops over the UTF-8 byte budget, then closes a slow consumer after slowConsumerMs", async () => {
+    const sink = new RecordingSink();
+    sink.stalled = true;
+    let closedWith: number | undefined;
+    const q = new OutboundQueue(sink, { budgetBytes: 2000, slowConsumerMs: 40 });
+    q.onClose = (code) => (closedWith = code);
+    const outcomes: string[] = [];
+    for (let i = 1; i <= 40; i++) {
+      outcomes.push(q.send(msg("r", i, "é".repeat(50)))); // 100 bytes of payload, > 100 bytes per frame
+      await Promise.resolve();
+    }
+    assert(outcomes.includes("accepted") && outcomes.includes("dropped"), outcomes.join());
+    assert(q.bufferedBytes <= 2000, `bounded: ${q.bufferedBytes}`);
+    await waitUntil(() => sink.closed !== undefined, "slow consumer closed", 5000);
+    assertEquals(sink.closed, { code: 4008, reason: "slow consumer" });
+    assertEquals(closedWith, 4008);
+    assertEquals(q.send(msg("r", 99)), "closed");
+  });
+
+  it("a consumer that catches up before the deadline is not closed", async () => {
+    const sink = new RecordingSink();
+    sink.stalled = true;
+    const q = new OutboundQueue(sink, { budgetBytes: 500, slowConsumerMs: 30 });
+    for (let i = 1; i <= 20; i++) {
+      q.send(msg("r", i, "y".repeat(60)));
+      await Promise.resolve();
+    }
+    let buffered = sink.bufferedAmount();
+    assert(buffered > 0);
+    sink.bufferedAmount = () => buffered; // the socket drains
+    buffered = 0;
+    await new Promise((r) => setTimeout(r, 60)); // let the slow-consumer deadline pass (asserting a non-event)
+    assertEquals(sink.closed, undefined);
+    assertEquals(q.send(msg("r", 100)), "accepted");
+  });
+});
