@@ -66,7 +66,7 @@ describe("hub", () => {
   it("a 10,000-member fanout yields between chunks and serializes each message once", async () => {
     const lines: string[] = [];
     const hub = new Hub({ log: (l) => lines.push(l), fanout: { chunkSize: 512 } });
-    const sinks = [];
+    const sinks: RecordingSink[] = [];
     for (let i = 0; i < 10_000; i++) {
       const c = client(hub);
       sinks.push(c.sink);

@@ -16,21 +16,27 @@ run() {
   RC[$name]=${PIPESTATUS[0]}
 }
 RUNTIMES=${EDGEPLANE_RUNTIMES:-node deno bun}
+echo "=== check: tsc --noEmit && deno check mod.ts"
+if npm run --silent check; then CHECK=ok; else CHECK=FAILED; fi
 for rt in $RUNTIMES; do
   case $rt in
     node) run node tsx --test --test-concurrency=1 "${FILES[@]}" ;;
-    deno) run deno deno test -A --no-check "${FILES[@]}" ;;
+    deno) NO_COLOR=1 run deno deno test -A --no-check "${FILES[@]}" ;;
     bun)  run bun bun test --timeout 120000 "${FILES[@]/#/./}" ;;
   esac
 done
 status=0
 echo
 echo "=== summary"
+echo "check $CHECK (tsc --noEmit, deno check)"
+[ "$CHECK" = ok ] || status=1
 for rt in $RUNTIMES; do
   log="$LOGDIR/$rt.log"
   case $rt in
     node) pass=$(grep -E '^# pass ' "$log" | awk '{print $3}'); fail=$(grep -E '^# fail ' "$log" | awk '{print $3}') ;;
-    deno) line=$(grep -aE '^(ok|FAILED) \|' "$log" | tail -1); pass=$(sed -nE 's/.*\| ([0-9]+) passed.*/\1/p' <<<"$line"); fail=$(sed -nE 's/.*\| ([0-9]+) passed[^|]*\| ([0-9]+) failed.*/\2/p' <<<"$line") ;;
+    deno) line=$(grep -aE '^(ok|FAILED) \|' "$log" | tail -1)
+          pass=$(sed -nE 's/.*passed \(([0-9]+) steps?\).*/\1/p' <<<"$line"); fail=$(sed -nE 's/.*\| ([0-9]+) failed \(([0-9]+) steps?\).*/\2/p' <<<"$line")
+          [ -n "$fail" ] || fail=$(sed -nE 's/.*\| ([0-9]+) failed.*/\1/p' <<<"$line") ;;
     bun)  pass=$(grep -aE '^ *[0-9]+ pass' "$log" | tail -1 | awk '{print $1}'); fail=$(grep -aE '^ *[0-9]+ fail' "$log" | tail -1 | awk '{print $1}') ;;
   esac
   printf '%-5s exit=%s pass=%s fail=%s\n' "$rt" "${RC[$rt]}" "${pass:-?}" "${fail:-?}"
