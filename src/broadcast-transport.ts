@@ -1,0 +1,96 @@
+/**
+ * A Telefunc-compatible `BroadcastTransport` over any {@link Exchange}: set it as `config.broadcast.transport` and
+ * Telefunc's server-side `Broadcast` reaches every process sharing the exchange, in one order per key, with the same
+ * `{seq, timestamp}` everywhere.
+ *
+ * @module
+ */
+import { EdgeplaneError } from "./errors.ts";
+import type { Exchange, ExchangeEvent, SeqInfo, SequencedMessage, Unsubscribe } from "./exchange/exchange.ts";
+
+/** What a listener receives besides the payload (Telefunc's `WirePublishInfo`). */
+export type PublishInfo = SeqInfo;
+
+/** The four-method shape Telefunc 0.2.23 calls `BroadcastTransport`. */
+export interface EdgeplaneBroadcastTransport {
+  send(key: string, payload: string): Promise<SeqInfo>;
+  listen(key: string, onMessage: (payload: string, info: PublishInfo) => void): () => void;
+  sendBinary(key: string, payload: Uint8Array): Promise<SeqInfo>;
+  listenBinary(key: string, onMessage: (payload: Uint8Array, info: PublishInfo) => void): () => void;
+}
+
+/** Options of {@link broadcastTransport}. */
+export interface BroadcastTransportOptions {
+  /** Room prefix for keys so broadcast rooms never collide with your other rooms (default `"telefunc:"`). */
+  prefix?: string;
+  /** Told when the exchange could not repair a gap (messages in between were lost for this process). */
+  onDiscontinuity?: (key: string, event: Extract<ExchangeEvent, { type: "discontinuity" }>) => void;
+  /** Told when a listener throws (the delivery loop carries on). Default: `console.error`. */
+  onListenerError?: (key: string, err: unknown) => void;
+}
+
+/**
+ * Build the transport. Text and binary of the same key are separate rooms, so separate streams with their own seq.
+ * Every message comes back to the sending process too (Telefunc feeds local subscribers only through `listen`).
+ *
+ * @example
+ * ```ts
+ * import { config } from "telefunc";
+ * import { broadcastTransport, createNatsExchange, connectNats } from "edgeplane";
+ *
+ * const exchange = createNatsExchange(await connectNats({ servers: process.env.NATS_URL }));
+ * config.broadcast.transport = broadcastTransport(exchange);
+ * ```
+ */
+export function broadcastTransport(exchange: Exchange, opts: BroadcastTransportOptions = {}): EdgeplaneBroadcastTransport {
+  const prefix = opts.prefix ?? "telefunc:";
+  const onError = opts.onListenerError ?? ((key, err) => console.error(`edgeplane broadcast listener for ${JSON.stringify(key)} threw:`, err));
+  const room = (kind: "t" | "b", key: string): string => {
+    if (typeof key !== "string") throw new EdgeplaneError("BAD_ROOM", "broadcast key must be a string");
+    return `${prefix}${kind}:${key}`;
+  };
+
+  function listenKind<P extends string | Uint8Array>(
+    kind: "t" | "b",
+    key: string,
+    isKind: (p: unknown) => p is P,
+    onMessage: (payload: P, info: PublishInfo) => void,
+  ): () => void {
+    let last = 0;
+    const unsub: Unsubscribe = exchange.subscribe(room(kind, key), (m: SequencedMessage) => {
+      if (m.seq <= last || !isKind(m.payload)) return; // defensive: exchanges already order and dedupe
+      last = m.seq;
+      try {
+        onMessage(m.payload, { seq: m.seq, timestamp: m.timestamp });
+      } catch (err) {
+        onError(key, err);
+      }
+    }, {
+      onEvent: (e) => {
+        if (e.type === "discontinuity") {
+          last = Math.max(last, e.nextSeq - 1);
+          opts.onDiscontinuity?.(key, e);
+        }
+      },
+    });
+    return unsub;
+  }
+
+  return {
+    send: (key, payload) => {
+      if (typeof payload !== "string") return Promise.reject(new EdgeplaneError("BAD_ENVELOPE", "send() takes a string; use sendBinary() for bytes"));
+      return publish(exchange, () => room("t", key), payload);
+    },
+    sendBinary: (key, payload) => {
+      if (!(payload instanceof Uint8Array)) return Promise.reject(new EdgeplaneError("BAD_ENVELOPE", "sendBinary() takes a Uint8Array"));
+      return publish(exchange, () => room("b", key), payload);
+    },
+    listen: (key, onMessage) => listenKind("t", key, (p): p is string => typeof p === "string", onMessage),
+    listenBinary: (key, onMessage) => listenKind("b", key, (p): p is Uint8Array => p instanceof Uint8Array, onMessage),
+  };
+}
+
+async function publish(exchange: Exchange, room: () => string, payload: string | Uint8Array): Promise<SeqInfo> {
+  const { seq, timestamp } = await exchange.publish(room(), payload);
+  return { seq, timestamp };
+}

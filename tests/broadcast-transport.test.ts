@@ -1,0 +1,26 @@
+import { describe, it } from "node:test";
+import { assertEquals, assertRejects } from "@std/assert";
+import type { BroadcastTransport } from "telefunc";
+import { broadcastTransport } from "../src/broadcast-transport.ts";
+import { MemoryBus, MemoryExchange } from "../src/exchange/memory.ts";
+import { EdgeplaneError } from "../src/errors.ts";
+import { broadcastContract } from "./helpers/broadcast-contract.ts";
+
+// Compile-time check (tsc --noEmit in `npm test`): our transport is a Telefunc 0.2.23 BroadcastTransport.
+const _typeCheck: (ex: MemoryExchange) => BroadcastTransport = (ex) => broadcastTransport(ex);
+void _typeCheck;
+
+broadcastContract("memory", () => {
+  const bus = new MemoryBus();
+  const nodes = [new MemoryExchange({ bus }), new MemoryExchange({ bus })];
+  return Promise.resolve({ nodes, cleanup: async () => void (await Promise.all(nodes.map((x) => x.close()))) });
+});
+
+describe("broadcast transport input", () => {
+  it("wrong payload types and bad keys reject with typed errors", async () => {
+    const t = broadcastTransport(new MemoryExchange());
+    assertEquals((await assertRejects(() => t.send("k", new Uint8Array(1) as unknown as string), EdgeplaneError)).code, "BAD_ENVELOPE");
+    assertEquals((await assertRejects(() => t.sendBinary("k", "x" as unknown as Uint8Array), EdgeplaneError)).code, "BAD_ENVELOPE");
+    assertEquals((await assertRejects(() => t.send("x".repeat(300), "x"), EdgeplaneError)).code, "BAD_ROOM");
+  });
+});

@@ -1,0 +1,115 @@
+// Contract suite of the Telefunc-compatible BroadcastTransport, run against every exchange.
+import { after, before, describe, it } from "node:test";
+import { assert, assertEquals } from "@std/assert";
+import { broadcastTransport } from "../../src/broadcast-transport.ts";
+import type { Exchange } from "../../src/exchange/exchange.ts";
+import { waitUntil } from "./process.ts";
+
+type Info = { seq: number; timestamp: number };
+
+let n = 0;
+const key = (base: string) => `${base}-${Date.now().toString(36)}-${n++}`;
+
+export function broadcastContract(name: string, make: () => Promise<{ nodes: Exchange[]; cleanup(): Promise<void> }>): void {
+  describe(`broadcast transport contract: ${name}`, () => {
+    let nodes: Exchange[];
+    let cleanup: () => Promise<void>;
+    before(async () => {
+      ({ nodes, cleanup } = await make());
+      await Promise.all(nodes.map((x) => x.ready()));
+    });
+    after(async () => await cleanup?.());
+
+    // A listener is live once its exchange subscription has a position; we detect that by a probe message.
+    async function settle(t: ReturnType<typeof broadcastTransport>, k: string, got: () => number) {
+      const before = got();
+      await t.send(k, "__probe__");
+      await waitUntil(() => got() > before, "probe delivered");
+    }
+
+    it("one order per key on every process, echo to the sender, identical {seq,timestamp}, unicode intact", async () => {
+      const ts = nodes.map((x) => broadcastTransport(x));
+      const k = key("order");
+      const seen = ts.map(() => [] as Array<[string, Info]>);
+      const unsubs = ts.map((t, i) => t.listen(k, (p, info) => seen[i].push([p, info])));
+      for (let i = 0; i < ts.length; i++) await settle(ts[i], k, () => Math.min(...seen.map((s) => s.length)));
+      const base = seen.map((s) => s.length);
+      const text = (i: number, j: number) => `{"from":${i},"j":${j},"s":"héllo 👋 \\u0000 ✓"}`;
+      const acks = await Promise.all(ts.flatMap((t, i) => Array.from({ length: 50 }, (_, j) => t.send(k, text(i, j)))));
+      const total = acks.length;
+      await waitUntil(() => seen.every((s, i) => s.length - base[i] === total), "everyone got everything", 20_000);
+      const ref = seen[0].slice(base[0]);
+      for (let i = 0; i < seen.length; i++) {
+        const mine = seen[i].slice(base[i]);
+        assertEquals(mine, ref, "same payloads, seqs and timestamps in the same order everywhere");
+        for (let j = 1; j < mine.length; j++) assert(mine[j][1].seq > mine[j - 1][1].seq, "seq strictly increasing");
+      }
+      const bySeq = new Map(ref.map(([p, info]) => [info.seq, { p, info }]));
+      for (const a of acks) assertEquals(bySeq.get(a.seq)?.info, a, "send() resolves with the delivered {seq,timestamp}");
+      assertEquals(new Set(ref.map(([p]) => p)).size, total, "byte-identical, none twice");
+      unsubs.forEach((u) => u());
+    });
+
+    it("binary round-trips exactly (0 bytes, 1 MiB minus headers) on its own stream", async () => {
+      const [a, b] = nodes.map((x) => broadcastTransport(x));
+      const k = key("bin");
+      const gotB: Array<[Uint8Array, Info]> = [];
+      const gotText: string[] = [];
+      const u1 = b.listenBinary(k, (p, info) => gotB.push([p, info]));
+      const u2 = b.listen(k, (p) => gotText.push(p));
+      await settle(a, k, () => gotText.length);
+      const max = Math.min(...nodes.map((x) => x.maxPayloadBytes)) - 4096;
+      const big = new Uint8Array(max).map((_, i) => (i * 7 + 3) & 255);
+      const payloads = [new Uint8Array(0), new Uint8Array([0, 255, 128]), big];
+      const before = gotB.length;
+      for (const p of payloads) await a.sendBinary(k, p);
+      await waitUntil(() => gotB.length - before === payloads.length, "binary delivered", 20_000);
+      const got = gotB.slice(before);
+      for (let i = 0; i < payloads.length; i++) {
+        assertEquals(got[i][0].byteLength, payloads[i].byteLength);
+        assert(got[i][0].every((v, j) => v === payloads[i][j]), `payload ${i} identical`);
+      }
+      assertEquals(gotText, ["__probe__"], "binary does not leak into the text stream");
+      assertEquals(got.map(([, info]) => info.seq), [before + 1, before + 2, before + 3], "binary has its own seq");
+      u1();
+      u2();
+    });
+
+    it("listen after send does not replay old messages; unsubscribe stops delivery", async () => {
+      const [a, b] = nodes.map((x) => broadcastTransport(x));
+      const k = key("late");
+      for (let i = 0; i < 5; i++) await a.send(k, `old${i}`);
+      const got: string[] = [];
+      const unsub = b.listen(k, (p) => got.push(p));
+      await settle(a, k, () => got.length);
+      await a.send(k, "new");
+      await waitUntil(() => got.includes("new"), "new delivered");
+      assertEquals(got.filter((p) => p.startsWith("old")), []);
+      unsub();
+      const watcher: string[] = [];
+      const u2 = a.listen(k, (p) => watcher.push(p));
+      await settle(a, k, () => watcher.length);
+      await a.send(k, "after-unsub");
+      await waitUntil(() => watcher.includes("after-unsub"), "still flowing for others");
+      assert(!got.includes("after-unsub"), "unsubscribed listener got nothing");
+      u2();
+    });
+
+    it("a throwing listener does not stall its key", async () => {
+      const errors: unknown[] = [];
+      const [a] = nodes.map((x) => broadcastTransport(x, { onListenerError: (_k, e) => errors.push(e) }));
+      const k = key("throw");
+      const got: string[] = [];
+      const unsub = a.listen(k, (p) => {
+        got.push(p);
+        if (p === "boom") throw new Error("listener bug");
+      });
+      await settle(a, k, () => got.length);
+      await a.send(k, "boom");
+      await a.send(k, "after");
+      await waitUntil(() => got.includes("after"), "delivery continued");
+      assertEquals(errors.length, 1);
+      unsub();
+    });
+  });
+}
