@@ -38,7 +38,7 @@ export interface BroadcastTransportOptions {
  * import { config } from "telefunc";
  * import { broadcastTransport, createNatsExchange, connectNats } from "edgeplane";
  *
- * const exchange = createNatsExchange(await connectNats({ servers: process.env.NATS_URL }));
+ * const exchange = createNatsExchange(await connectNats({ servers: "nats://127.0.0.1:4222" }));
  * config.broadcast.transport = broadcastTransport(exchange);
  * ```
  */
