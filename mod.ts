@@ -54,8 +54,31 @@ export {
   type Frame,
   frame,
   MAX_CLIENT_FRAME_BYTES,
+  MAX_PRESENCE_META_BYTES,
   messageFrame,
   parseClientFrame,
   type ServerFrame,
 } from "./src/protocol.ts";
-export { Hub, type HubAction, type HubConnection, type HubMetrics, type HubOptions, type JoinResult } from "./src/hub.ts";
+export {
+  type DrainResult,
+  Hub,
+  type HubAction,
+  type HubConnection,
+  type HubMetrics,
+  type HubOptions,
+  type JoinResult,
+} from "./src/hub.ts";
+export {
+  Cluster,
+  type ClusterHost,
+  type ClusterOptions,
+  type ClusterStatus,
+  nodeOfConnection,
+  type PresenceEntry,
+} from "./src/cluster/cluster.ts";
+export {
+  broadcastTransport,
+  type BroadcastTransportOptions,
+  type EdgeplaneBroadcastTransport,
+  type PublishInfo,
+} from "./src/broadcast-transport.ts";

@@ -18,7 +18,8 @@ export type ErrorCode =
   | "NO_RESPONDERS"
   | "CLOSED"
   | "SLOW_CONSUMER"
-  | "GAP";
+  | "GAP"
+  | "REMOTE_ERROR";
 
 /**
  * The one error type edgeplane throws or rejects with on purpose.

@@ -16,6 +16,8 @@ import { type FrameSink, OutboundQueue, type QueueOptions, type SendOutcome } fr
 import { Registry } from "./local/registry.ts";
 import { type ClientFrame, errorFrame, type Frame, frame, messageFrame, parseClientFrame } from "./protocol.ts";
 import { fromBase64, randomId } from "./_utf8.ts";
+import { Cluster, type ClusterOptions, type ClusterStatus, nodeOfConnection, type PresenceEntry } from "./cluster/cluster.ts";
+import { RESERVED_PREFIX } from "./cluster/_wire.ts";
 
 /** What a connection may be asked to do; `authorize` decides. */
 export type HubAction = "join" | "publish";
@@ -34,6 +36,15 @@ export interface HubOptions {
   dedupeWindow?: number;
   /** Log sink for operational lines (default `console.info`). */
   log?: (line: string) => void;
+  /**
+   * Cluster features across nodes sharing the exchange: presence, `sendTo` and `ask` to other nodes, node
+   * liveness. Enable on every node (`true` or settings). Default off (single node: everything is local).
+   */
+  cluster?: boolean | ClusterOptions;
+  /** Answers `ask` requests addressed to this node or to one of its connections. */
+  onAsk?: (data: unknown, ctx: { from: string; connection?: HubConnection }) => unknown | Promise<unknown>;
+  /** Presence frames to clients: full member lists up to `listMax` (default 100), counts above; at most one per room per `intervalMs` (default 250). */
+  presence?: { listMax?: number; intervalMs?: number };
 }
 
 /** One client connection as the hub sees it (any transport). */
@@ -78,13 +89,25 @@ export interface HubMetrics {
   slowConsumerCloses: number;
   badFrames: number;
   listenerErrors: number;
+  draining: boolean;
   exchange: ExchangeStatus;
+  /** Present when cluster features are on. */
+  cluster?: ClusterStatus;
+}
+
+/** What `drain()` did. */
+export interface DrainResult {
+  /** Connections told to reconnect elsewhere. */
+  connections: number;
+  /** Bytes still queued when their connections were closed (0 when every queue flushed). */
+  unflushedBytes: number;
+  ms: number;
 }
 
 type Task =
   | { kind: "msg"; m: SequencedMessage }
   | { kind: "event"; e: ExchangeEvent }
-  | { kind: "join"; conn: Conn; lastSeq?: number; resolve: (r: JoinResult) => void; reject: (e: unknown) => void };
+  | { kind: "join"; conn: Conn; lastSeq?: number; meta?: unknown; resolve: (r: JoinResult) => void; reject: (e: unknown) => void };
 
 interface RoomState {
   name: string;
@@ -141,6 +164,9 @@ export class Hub {
   readonly #opts: HubOptions;
   readonly #log: (line: string) => void;
   #closed = false;
+  #draining = false;
+  readonly cluster: Cluster | undefined;
+  readonly #presenceTimers = new Map<string, ReturnType<typeof setTimeout>>();
   readonly #counters = {
     messages: 0,
     framesSerialized: 0,
@@ -156,6 +182,23 @@ export class Hub {
     this.#opts = opts;
     this.exchange = opts.exchange ?? new MemoryExchange();
     this.#log = opts.log ?? ((line) => console.info(line));
+    if (opts.cluster) {
+      this.cluster = new Cluster({
+        nodeId: this.exchange.nodeId,
+        exchange: this.exchange,
+        deliverDirect: (connId, data, from) => this.#deliverDirect(connId, data, from),
+        answer: (data, ctx) => this.#answer(data, ctx),
+        presenceChanged: (room) => this.#schedulePresence(room),
+        log: this.#log,
+      }, opts.cluster === true ? {} : opts.cluster);
+      void this.cluster.start().catch((err) => this.#log(`edgeplane cluster failed to start: ${err}`));
+    }
+  }
+
+  /** Resolves when the exchange is ready and, with cluster features on, this node has announced itself. */
+  async ready(): Promise<void> {
+    await this.exchange.ready();
+    await this.cluster?.start();
   }
 
   /** This node's id (the exchange's). */
@@ -166,7 +209,9 @@ export class Hub {
   /** Register a connection writing to `sink`; sends a `welcome` frame. */
   connect(sink: FrameSink, opts: { id?: string; queue?: QueueOptions; data?: unknown } = {}): HubConnection {
     this.#assertOpen();
-    const conn = new Conn(opts.id ?? randomId(), this, this.#registry, sink, { ...this.#opts.queue, ...opts.queue });
+    if (this.#draining) throw new EdgeplaneError("CLOSED", "hub is draining; connect to another node");
+    // `<nodeId>~<random>`: any node can tell where a connection lives (sendTo, ask).
+    const conn = new Conn(opts.id ?? `${this.nodeId}~${randomId().slice(0, 20)}`, this, this.#registry, sink, { ...this.#opts.queue, ...opts.queue });
     conn.data = opts.data;
     this.#registry.add(conn.id, conn);
     conn.queue.onClose = (code) => {
@@ -195,16 +240,17 @@ export class Hub {
    * Put a connection in a room. With `lastSeq`, messages after it are replayed from history first (or a
    * `discontinuity` frame is sent when history cannot cover them). Rejects `UNKNOWN_CONNECTION`, `BAD_ROOM`.
    */
-  join(connId: string, room: string, opts: { lastSeq?: number } = {}): Promise<JoinResult> {
+  join(connId: string, room: string, opts: { lastSeq?: number; meta?: unknown } = {}): Promise<JoinResult> {
     try {
       this.#assertOpen();
       validateRoom(room);
+      if (room.startsWith(RESERVED_PREFIX)) throw new EdgeplaneError("BAD_ROOM", `rooms starting with ${RESERVED_PREFIX} are reserved`);
       const conn = this.#conn(connId);
       if (opts.lastSeq !== undefined && !(Number.isSafeInteger(opts.lastSeq) && opts.lastSeq >= 0)) {
         throw new EdgeplaneError("BAD_OPTION", "lastSeq must be a non-negative integer");
       }
       return new Promise((resolve, reject) => {
-        this.#enqueue(this.#room(room), { kind: "join", conn, lastSeq: opts.lastSeq, resolve, reject });
+        this.#enqueue(this.#room(room), { kind: "join", conn, lastSeq: opts.lastSeq, meta: opts.meta, resolve, reject });
       });
     } catch (err) {
       return Promise.reject(err);
@@ -217,6 +263,7 @@ export class Hub {
       const conn = this.#conn(connId);
       if (this.#registry.leave(conn.id, room)) {
         conn.queue.forgetRoom(room);
+        this.cluster?.localLeave(room, conn.id);
         this.#maybeRelease(room);
       }
       return Promise.resolve();
@@ -278,7 +325,7 @@ export class Hub {
         case "join": {
           validateRoom(f.room);
           await this.#authorize(conn, f.room, "join");
-          await this.join(conn.id, f.room, { lastSeq: f.lastSeq });
+          await this.join(conn.id, f.room, { lastSeq: f.lastSeq, meta: f.meta });
           return; // the pump sends `joined` before any replayed message
         }
         case "leave":
@@ -287,6 +334,7 @@ export class Hub {
           return;
         case "pub": {
           validateRoom(f.room);
+          if (f.room.startsWith(RESERVED_PREFIX)) throw new EdgeplaneError("BAD_ROOM", `rooms starting with ${RESERVED_PREFIX} are reserved`);
           await this.#authorize(conn, f.room, "publish");
           let payload: Payload;
           if (f.data !== undefined) payload = f.data;
@@ -311,6 +359,70 @@ export class Hub {
     }
   }
 
+  /**
+   * Send `data` to a connection wherever it is connected: this node, or (cluster on) the node named in its id.
+   * Resolves `"delivered"` or `"not_found"`; rejects `TIMEOUT` when the other node does not answer in time.
+   */
+  sendTo(connId: string, data: string, opts: { timeout?: number } = {}): Promise<"delivered" | "not_found"> {
+    if (typeof data !== "string") return Promise.reject(new EdgeplaneError("BAD_OPTION", "sendTo data must be a string"));
+    if (this.#deliverDirect(connId, data, this.nodeId)) return Promise.resolve("delivered");
+    if (!this.cluster || nodeOfConnection(connId) === this.nodeId) return Promise.resolve("not_found");
+    return this.cluster.sendTo(connId, data, opts.timeout);
+  }
+
+  /**
+   * Request/reply with another node (by node id) or a connection's node (by connection id); the target's
+   * `onAsk` answers. Rejects `NO_RESPONDERS` (node not alive / went away), `TIMEOUT`, or the remote error's code.
+   */
+  ask(target: string, data: unknown, opts: { timeout?: number } = {}): Promise<unknown> {
+    if (!this.cluster) {
+      const local = target === this.nodeId || nodeOfConnection(target) === this.nodeId;
+      return local
+        ? this.#answer(data, { from: this.nodeId, connection: target === this.nodeId ? undefined : target })
+        : Promise.reject(new EdgeplaneError("NO_RESPONDERS", "cluster features are off (new Hub({ cluster: true }))"));
+    }
+    return this.cluster.ask(target, data, opts.timeout);
+  }
+
+  /** Members of a room on every node (cluster on) or on this node. */
+  presence(room: string): PresenceEntry[] {
+    if (this.cluster) return this.cluster.members(room);
+    return [...this.#registry.members(room).keys()].map((conn) => ({ conn, node: this.nodeId }));
+  }
+
+  /**
+   * Graceful drain: refuse new connections, tell every client to reconnect elsewhere (`reconnect` frame), flush
+   * their queues, close them (1012), leave the cluster, and close the exchange (which hands off room ownership).
+   */
+  async drain(): Promise<DrainResult> {
+    const started = Date.now();
+    this.#draining = true;
+    const conns = [...this.#registry.connections()];
+    let unflushedBytes = 0;
+    const bye = frame({ t: "reconnect", reason: "draining" });
+    for (const c of conns) {
+      c.send(bye);
+      c.queue.flush();
+    }
+    // Give transports a bounded moment to push what they hold before closing.
+    const deadline = Date.now() + 2000;
+    while (Date.now() < deadline && conns.some((c) => !c.queue.closed && c.bufferedBytes > 0)) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    for (const c of conns) {
+      unflushedBytes += c.queue.closed ? 0 : c.bufferedBytes;
+      c.queue.end(1012, "draining");
+    }
+    this.#log(`edgeplane drained node=${this.nodeId} connections=${conns.length} unflushed=${unflushedBytes}B`);
+    await this.close();
+    return { connections: conns.length, unflushedBytes, ms: Date.now() - started };
+  }
+
+  /** True once `drain()` started. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
   /** Counters and sizes. */
   metrics(): HubMetrics {
     let queuedBytes = 0;
@@ -323,7 +435,9 @@ export class Hub {
       queuedBytes,
       outcomes: { ...this.#outcomes },
       ...this.#counters,
+      draining: this.#draining,
       exchange: this.exchange.status(),
+      ...(this.cluster ? { cluster: this.cluster.status() } : {}),
     };
   }
 
@@ -332,6 +446,9 @@ export class Hub {
     if (this.#closed) return;
     this.#closed = true;
     for (const c of [...this.#registry.connections()]) c.queue.end(1001, "server closing");
+    for (const t of this.#presenceTimers.values()) clearTimeout(t);
+    this.#presenceTimers.clear();
+    await this.cluster?.stop();
     for (const r of this.#rooms.values()) r.unsubscribe();
     this.#rooms.clear();
     await this.exchange.close();
@@ -362,7 +479,50 @@ export class Hub {
   }
 
   #drop(connId: string): void {
-    for (const room of this.#registry.remove(connId)) this.#maybeRelease(room);
+    for (const room of this.#registry.remove(connId)) {
+      this.cluster?.localLeave(room, connId);
+      if (!this.cluster) this.#schedulePresence(room);
+      this.#maybeRelease(room);
+    }
+  }
+
+  #deliverDirect(connId: string, data: string, from: string): boolean {
+    const c = this.#registry.get(connId);
+    if (!c || c.queue.closed) return false;
+    const outcome = c.send(frame({ t: "direct", from, data }));
+    this.#outcomes[outcome]++;
+    return outcome === "accepted" || outcome === "coalesced";
+  }
+
+  async #answer(data: unknown, ctx: { from: string; connection?: string }): Promise<unknown> {
+    const handler = this.#opts.onAsk;
+    if (!handler) throw new EdgeplaneError("NO_RESPONDERS", `node ${this.nodeId} has no onAsk handler`);
+    let connection: HubConnection | undefined;
+    if (ctx.connection !== undefined) {
+      connection = this.#registry.get(ctx.connection);
+      if (!connection) throw new EdgeplaneError("UNKNOWN_CONNECTION", "that connection is not on this node");
+    }
+    return await handler(data, { from: ctx.from, connection });
+  }
+
+  /** Rate-limited presence frame to this node's members of `room` (list up to listMax, count above). */
+  #schedulePresence(room: string): void {
+    if (this.#closed || this.#presenceTimers.has(room)) return;
+    const interval = this.#opts.presence?.intervalMs ?? 250;
+    this.#presenceTimers.set(room, setTimeout(() => {
+      this.#presenceTimers.delete(room);
+      const local = this.#registry.members(room);
+      if (local.size === 0) return;
+      const all = this.presence(room);
+      const listMax = this.#opts.presence?.listMax ?? 100;
+      const f = frame(
+        all.length <= listMax
+          ? { t: "presence", room, count: all.length, members: all.map((e) => ({ conn: e.conn, meta: e.meta })) }
+          : { t: "presence", room, count: all.length },
+        `presence:${room}`,
+      );
+      for (const c of local.values()) this.#outcomes[c.send(f)]++;
+    }, interval));
   }
 
   #room(name: string): RoomState {
@@ -507,7 +667,10 @@ export class Hub {
       }
     }
     conn.queue.setLastSeq(s.name, s.lastSeq);
-    if (!conn.queue.closed) this.#registry.join(conn.id, s.name);
+    if (!conn.queue.closed && this.#registry.join(conn.id, s.name)) {
+      if (this.cluster) this.cluster.localJoin(s.name, conn.id, t.meta);
+      else this.#schedulePresence(s.name);
+    }
     t.resolve(result);
   }
 }

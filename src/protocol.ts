@@ -15,9 +15,12 @@ import { toBase64, utf8Length } from "./_utf8.ts";
 /** Largest client frame the server parses (bytes); larger frames get a `BAD_FRAME`/`PAYLOAD_TOO_LARGE` error frame. */
 export const MAX_CLIENT_FRAME_BYTES = 1024 * 1024 + 4096;
 
+/** Largest presence `meta` object a client may attach to a join (serialized characters). */
+export const MAX_PRESENCE_META_BYTES = 1024;
+
 /** Frames a client sends. `ref` is echoed in the matching `ack`/`error`. */
 export type ClientFrame =
-  | { t: "join"; room: string; lastSeq?: number; ref?: string }
+  | { t: "join"; room: string; lastSeq?: number; meta?: Record<string, unknown>; ref?: string }
   | { t: "leave"; room: string; ref?: string }
   | { t: "pub"; room: string; data?: string; b64?: string; id?: string; ref?: string }
   | { t: "ping"; ref?: string };
@@ -33,7 +36,8 @@ export type ServerFrame =
   | { t: "discontinuity"; room: string; afterSeq: number; nextSeq: number; reason: string }
   | { t: "reconnect"; reason: string }
   | { t: "pong"; ref?: string }
-  | { t: "presence"; room: string; [k: string]: unknown };
+  | { t: "presence"; room: string; count: number; members?: Array<{ conn: string; meta?: unknown }> }
+  | { t: "direct"; from: string; data: string };
 
 /** A serialized frame ready for the wire, with its size computed once. */
 export interface Frame {
@@ -130,7 +134,13 @@ export function parseClientFrame(text: string): ClientFrame {
       if (f.lastSeq !== undefined && !(Number.isSafeInteger(f.lastSeq) && (f.lastSeq as number) >= 0)) {
         throw new EdgeplaneError("BAD_FRAME", "lastSeq must be a non-negative integer");
       }
-      return { t: "join", room: f.room, lastSeq: f.lastSeq as number | undefined, ref };
+      if (f.meta !== undefined) {
+        if (f.meta === null || typeof f.meta !== "object" || Array.isArray(f.meta)) throw new EdgeplaneError("BAD_FRAME", "meta must be an object");
+        if (JSON.stringify(f.meta).length > MAX_PRESENCE_META_BYTES) {
+          throw new EdgeplaneError("BAD_FRAME", `meta must serialize to at most ${MAX_PRESENCE_META_BYTES} bytes`);
+        }
+      }
+      return { t: "join", room: f.room, lastSeq: f.lastSeq as number | undefined, meta: f.meta as Record<string, unknown> | undefined, ref };
     case "leave":
       if (typeof f.room !== "string") throw new EdgeplaneError("BAD_FRAME", "leave needs a string room");
       return { t: "leave", room: f.room, ref };

@@ -60,7 +60,7 @@ describe("envelope validation", () => {
   });
 
   it("client frames are shape-checked with BAD_FRAME", () => {
-    assertEquals(parseClientFrame('{"t":"join","room":"r","lastSeq":3}'), { t: "join", room: "r", lastSeq: 3, ref: undefined });
+    assertEquals(parseClientFrame(`{"t":"join","room":"r","lastSeq":3}`), { t: "join", room: "r", lastSeq: 3, meta: undefined, ref: undefined });
     for (const t of ["nope", "{}", "[]", '{"t":"zap"}', '{"t":"join"}', '{"t":"join","room":"r","lastSeq":-1}', '{"t":"pub","room":"r"}', '{"t":"pub","room":"r","data":"x","b64":"eA=="}', '{"t":"ping","ref":5}']) {
       assertEquals(code(() => parseClientFrame(t)), "BAD_FRAME", t);
     }
