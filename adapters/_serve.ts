@@ -1,0 +1,68 @@
+// Private: what the three runtime adapters share (listening info, PORT/HOST defaults).
+
+/**
+ * A running server.
+ *
+ * @example
+ * ```ts
+ * const served: Served = await serve(app);
+ * await served.close();
+ * ```
+ */
+export interface Served {
+  /** `http://host:port` the server listens on. */
+  readonly url: string;
+  readonly port: number;
+  /** Stop accepting connections and close the listener. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serve options common to every runtime.
+ *
+ * @example
+ * ```ts
+ * const opts: ServeOptions = { port: 0, hostname: "127.0.0.1", onListen: (url) => console.log(url) };
+ * ```
+ */
+export interface ServeOptions {
+  /** Port; default `PORT` from the environment, else 8787. 0 picks a free port. */
+  port?: number;
+  /** Interface; default `HOST` from the environment, else 127.0.0.1. */
+  hostname?: string;
+  /** Called once listening (default: prints `edgeplane listening on <url>`). */
+  onListen?: (url: string) => void;
+  /** Largest WebSocket message accepted (default 4 MiB); larger ones close the socket (1009). */
+  maxPayloadBytes?: number;
+}
+
+/**
+ * Something with a fetch handler (a Hono app).
+ *
+ * @example
+ * ```ts
+ * const app: FetchApp = new Hono();
+ * ```
+ */
+export interface FetchApp {
+  // deno-lint-ignore no-explicit-any
+  fetch: (request: Request, ...rest: any[]) => Response | Promise<Response>;
+}
+
+export const DEFAULT_MAX_WS_PAYLOAD = 4 * 1024 * 1024;
+
+export function resolvePort(port: number | undefined, env: string | undefined): number {
+  if (port !== undefined) return port;
+  const n = Number(env);
+  return env !== undefined && env !== "" && Number.isInteger(n) && n >= 0 && n < 65536 ? n : 8787;
+}
+
+export function urlOf(hostname: string, port: number): string {
+  const host = hostname === "0.0.0.0" || hostname === "::" ? "127.0.0.1" : hostname.includes(":") ? `[${hostname}]` : hostname;
+  return `http://${host}:${port}`;
+}
+
+export function announce(opts: ServeOptions, url: string): void {
+  if (opts.onListen) opts.onListen(url);
+  else console.log(`edgeplane listening on ${url}`);
+}

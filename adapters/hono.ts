@@ -1,0 +1,173 @@
+/**
+ * Hono routes that mount a hub on any runtime Hono runs on:
+ *
+ * | route                 | what                                                                   |
+ * | --------------------- | ---------------------------------------------------------------------- |
+ * | `GET  /ws`            | WebSocket upgrade (needs the runtime's `upgradeWebSocket`)             |
+ * | `GET  /sse`           | Server-Sent Events stream (`room=`, `resume=<seq>:<room>`, `Last-Event-ID`) |
+ * | `POST /sse/:token`    | client frames for an SSE session (one JSON frame per line)             |
+ * | `GET  /poll`          | long-poll (`session`, `cursor`, `wait`; opens a session without one)   |
+ * | `POST /poll/:token`   | client frames for a long-poll session                                  |
+ * | `DELETE /poll/:token` | end a long-poll session                                                |
+ * | `POST /publish?room=` | server-side publish of the request body (only with `publishRoute`)     |
+ * | `GET  /metrics`       | hub counters as JSON (only with `metricsRoute`)                        |
+ *
+ * `authorize(request, room, action)` is asked for every join and publish (the upgrade / stream-opening request is
+ * the one passed); a denial is answered with a `FORBIDDEN` error frame carrying the frame's `ref` and `room`.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import type { UpgradeWebSocket, WSContext } from "hono/ws";
+import { EdgeplaneError } from "../src/errors.ts";
+import type { Hub, HubAction } from "../src/hub.ts";
+import type { QueueOptions } from "../src/local/queue.ts";
+import type { ConnectionAuthorizer } from "../src/transport/connection.ts";
+import { LongPollTransport, type LongPollOptions } from "../src/transport/long-poll.ts";
+import { SseTransport, type SseOptions } from "../src/transport/sse.ts";
+import { webSocketConnection, type WebSocketHandlers } from "../src/transport/websocket.ts";
+
+/**
+ * Options of {@link edgeplaneRoutes}.
+ *
+ * @example
+ * ```ts
+ * const opts: EdgeplaneRoutesOptions = { upgradeWebSocket, authorize: (req, room) => room !== "staff", metricsRoute: true };
+ * ```
+ */
+export interface EdgeplaneRoutesOptions {
+  /** The runtime's Hono WebSocket helper (`adapters/node.ts`, `deno.ts`, `bun.ts` re-export it). Without it `/ws` is not mounted. */
+  // deno-lint-ignore no-explicit-any
+  upgradeWebSocket?: UpgradeWebSocket<any, any>;
+  /** Allow or deny a join / publish for the request that opened the connection. Default: allow all. */
+  authorize?: (request: Request, room: string, action: HubAction) => boolean | Promise<boolean>;
+  /** Queue budget / slow-consumer settings for every connection of these routes. */
+  queue?: QueueOptions;
+  /** SSE settings (heartbeat, retry, close grace). */
+  sse?: Omit<SseOptions, "authorize" | "queue">;
+  /** Long-poll settings (waits, idle timeout, answer size). */
+  poll?: Omit<LongPollOptions, "authorize" | "queue">;
+  /** Mount `POST /publish?room=<room>` (body = payload text). Default false. */
+  publishRoute?: boolean;
+  /** Mount `GET /metrics`. Default false. */
+  metricsRoute?: boolean;
+}
+
+/**
+ * The routes plus the transports behind them (for shutdown and introspection).
+ *
+ * @example
+ * ```ts
+ * const rt: EdgeplaneRoutes = edgeplaneRoutes(hub, { upgradeWebSocket });
+ * app.route("/", rt.app);
+ * console.log(rt.sse.size, rt.poll.size);
+ * ```
+ */
+export interface EdgeplaneRoutes {
+  /** Mount with `app.route("/", routes.app)` (or under a prefix; clients then use that prefix as their URL). */
+  readonly app: Hono;
+  readonly sse: SseTransport;
+  readonly poll: LongPollTransport;
+  /** Close every SSE and long-poll session (WebSockets close with `hub.close()`). */
+  close(): void;
+}
+
+/**
+ * Build the transport routes for `hub`.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import { Hub } from "edgeplane";
+ * import { edgeplaneRoutes } from "edgeplane/adapters/hono.ts";
+ * import { upgradeWebSocket } from "edgeplane/adapters/node.ts";
+ *
+ * const hub = new Hub();
+ * const rt = edgeplaneRoutes(hub, { upgradeWebSocket, authorize: (req, room) => !room.startsWith("admin:") });
+ * const app = new Hono().route("/", rt.app);
+ * ```
+ */
+export function edgeplaneRoutes(hub: Hub, opts: EdgeplaneRoutesOptions = {}): EdgeplaneRoutes {
+  const userAuth = opts.authorize;
+  const authorize: ConnectionAuthorizer | undefined = userAuth
+    ? (conn, room, action) => userAuth(conn.data as Request, room, action)
+    : undefined;
+  const queue = opts.queue ? definedOnly(opts.queue) : undefined;
+  const sse = new SseTransport(hub, { ...definedOnly(opts.sse ?? {}), queue, authorize });
+  const poll = new LongPollTransport(hub, { ...definedOnly(opts.poll ?? {}), queue, authorize });
+  const app = new Hono();
+
+  if (opts.upgradeWebSocket) {
+    app.get(
+      "/ws",
+      opts.upgradeWebSocket((c) => {
+        const request = c.req.raw;
+        let h: WebSocketHandlers | undefined;
+        const early: unknown[] = [];
+        return {
+          onOpen(_evt: Event, ws: WSContext) {
+            const raw = ws.raw as { bufferedAmount?: number; getBufferedAmount?: () => number } | undefined;
+            h = webSocketConnection(hub, { send: (t) => ws.send(t), close: (code, reason) => ws.close(code, reason) }, {
+              data: request,
+              queue,
+              authorize,
+              bufferedAmount: () => (typeof raw?.getBufferedAmount === "function" ? raw.getBufferedAmount() : raw?.bufferedAmount ?? 0),
+            });
+            for (const d of early.splice(0)) h.message(d);
+          },
+          onMessage(evt: MessageEvent) {
+            if (h) h.message(evt.data);
+            else if (early.length < 64) early.push(evt.data);
+          },
+          onClose() {
+            h?.closed();
+          },
+          onError() {
+            h?.closed();
+          },
+        };
+      }),
+    );
+    app.get("/ws", (c) => c.json({ error: { code: "BAD_FRAME", message: "expected a WebSocket upgrade" } }, 426));
+  }
+
+  app.get("/sse", (c) => sse.open(c.req.raw, { data: c.req.raw }));
+  app.post("/sse/:token", (c) => sse.post(c.req.param("token"), c.req.raw));
+  app.get("/poll", (c) => poll.poll(c.req.raw, { data: c.req.raw }));
+  app.post("/poll/:token", (c) => poll.post(c.req.param("token"), c.req.raw));
+  app.delete("/poll/:token", (c) => poll.end(c.req.param("token")));
+
+  if (opts.publishRoute) {
+    app.post("/publish", async (c) => {
+      const room = c.req.query("room") ?? "";
+      try {
+        if (userAuth && !(await userAuth(c.req.raw, room, "publish"))) throw new EdgeplaneError("FORBIDDEN", "not allowed to publish to this room");
+        const info = await hub.publish(room, await c.req.text());
+        return c.json({ room, seq: info.seq, ts: info.timestamp });
+      } catch (err) {
+        const code = err instanceof EdgeplaneError ? err.code : "INTERNAL";
+        const status = code === "FORBIDDEN" ? 403 : code === "INTERNAL" || code === "BACKPLANE_UNAVAILABLE" ? 503 : 400;
+        return c.json({ error: { code, message: err instanceof Error ? err.message : String(err) } }, status);
+      }
+    });
+  }
+  if (opts.metricsRoute) {
+    app.get("/metrics", (c) => c.json({ ...hub.metrics(), sseSessions: sse.size, pollSessions: poll.size }));
+  }
+
+  return {
+    app,
+    sse,
+    poll,
+    close(): void {
+      sse.close();
+      poll.close();
+    },
+  };
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}

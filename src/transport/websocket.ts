@@ -1,0 +1,151 @@
+/**
+ * WebSocket transport on web standards. Works with anything WebSocket-like that the runtime hands over: the standard
+ * `WebSocket` (what Deno's `upgradeWebSocket` returns, browsers' shape), the `ws` package's socket (Node) or Bun's
+ * `ServerWebSocket` (through Hono's `WSContext`). One client frame per WebSocket text message; one server frame per
+ * message sent. Backpressure: the queue sees the socket's `bufferedAmount` (or Bun's `getBufferedAmount()`), so a
+ * client that stops reading is closed with code 4008 once it stays over budget.
+ *
+ * @module
+ */
+import { EdgeplaneError } from "../errors.ts";
+import type { Hub } from "../hub.ts";
+import type { FrameSink } from "../local/queue.ts";
+import { errorFrame, type Frame } from "../protocol.ts";
+import type { Connection, TransportOptions } from "./connection.ts";
+import { frameReceiver, messageText } from "./_receiver.ts";
+
+/**
+ * The part of a server-side WebSocket the transport needs.
+ *
+ * @example
+ * ```ts
+ * const like: WebSocketLike = { send: (t) => socket.send(t), close: (c, r) => socket.close(c, r), bufferedAmount: 0 };
+ * ```
+ */
+export interface WebSocketLike {
+  send(data: string): unknown;
+  close(code?: number, reason?: string): void;
+  /** Standard / `ws`: bytes queued but not yet sent. */
+  readonly bufferedAmount?: number;
+  /** Bun's `ServerWebSocket`. */
+  getBufferedAmount?(): number;
+}
+
+/**
+ * Options of {@link webSocketConnection}.
+ *
+ * @example
+ * ```ts
+ * const opts: WebSocketTransportOptions = { data: request, bufferedAmount: () => socket.bufferedAmount };
+ * ```
+ */
+export interface WebSocketTransportOptions extends TransportOptions {
+  /** Adapter data for the connection (e.g. the upgrade `Request`), visible to `authorize` as `conn.data`. */
+  data?: unknown;
+  /** Where to read the socket's buffered bytes; default: `bufferedAmount` or `getBufferedAmount()` of the socket. */
+  bufferedAmount?: () => number;
+}
+
+/**
+ * What the runtime glue calls: `message(data)` for every received message, `closed()` once the socket is gone.
+ *
+ * @example
+ * ```ts
+ * const h = webSocketConnection(hub, socket);
+ * socket.onmessage = (e) => h.message(e.data);
+ * socket.onclose = () => h.closed();
+ * ```
+ */
+export interface WebSocketHandlers {
+  readonly connection: Connection;
+  message(data: unknown): void;
+  closed(): void;
+}
+
+/**
+ * Register a WebSocket with the hub (sends `welcome`) and return the handlers to wire to its events.
+ *
+ * @example
+ * ```ts
+ * // Hono: app.get("/ws", upgradeWebSocket(() => { let h; return {
+ * //   onOpen: (_e, ws) => { h = webSocketConnection(hub, ws.raw ? { send: (t) => ws.send(t), close: (c, r) => ws.close(c, r) } : ws); },
+ * //   onMessage: (e) => h.message(e.data), onClose: () => h.closed() }; }));
+ * const h = webSocketConnection(hub, socket, { queue: { budgetBytes: 256 * 1024 } });
+ * ```
+ */
+export function webSocketConnection(hub: Hub, socket: WebSocketLike, opts: WebSocketTransportOptions = {}): WebSocketHandlers {
+  const buffered = opts.bufferedAmount ??
+    (() => (typeof socket.getBufferedAmount === "function" ? socket.getBufferedAmount() : socket.bufferedAmount ?? 0));
+  let gone = false;
+  const sink: FrameSink = {
+    write(frames: readonly Frame[]): void {
+      if (gone) return;
+      for (const f of frames) socket.send(f.text);
+    },
+    close(code: number, reason: string): void {
+      if (gone) return;
+      gone = true;
+      try {
+        socket.close(code, reason.slice(0, 120));
+      } catch { /* already closing */ }
+    },
+    bufferedAmount: (): number => {
+      try {
+        return buffered();
+      } catch {
+        return 0;
+      }
+    },
+  };
+  const connection = hub.connect(sink, { queue: opts.queue, data: opts.data });
+  const receive = frameReceiver(hub, connection, opts.authorize);
+  return {
+    connection,
+    message(data: unknown): void {
+      const text = messageText(data);
+      const handle = (t: string | undefined) => {
+        if (t === undefined) connection.send(errorFrame(new EdgeplaneError("BAD_FRAME", "frames must be UTF-8 JSON text")));
+        else void receive(t);
+      };
+      if (text instanceof Promise) void text.then(handle, () => handle(undefined));
+      else handle(text);
+    },
+    closed(): void {
+      gone = true;
+      hub.disconnect(connection.id, 1000, "client went away");
+    },
+  };
+}
+
+/**
+ * Serve a standard `WebSocket` (e.g. the one Deno's `upgradeWebSocket` returns): wires `message`/`close`/`error`
+ * events; frames written before the socket opens are held until it does.
+ *
+ * @example
+ * ```ts
+ * // `socket` is a standard server-side WebSocket handed over by the runtime for `request`.
+ * const conn = acceptWebSocket(hub, socket, { data: request });
+ * console.log(conn.id);
+ * ```
+ */
+export function acceptWebSocket(hub: Hub, socket: WebSocket, opts: WebSocketTransportOptions = {}): Connection {
+  const early: string[] = []; // frames written before the socket is open
+  const like: WebSocketLike = {
+    send(text: string): void {
+      if (socket.readyState === 1) socket.send(text);
+      else if (socket.readyState === 0) early.push(text);
+    },
+    close: (code, reason) => socket.close(code, reason),
+    get bufferedAmount(): number {
+      return (socket.bufferedAmount ?? 0) + early.reduce((n, t) => n + t.length, 0);
+    },
+  };
+  const h = webSocketConnection(hub, like, opts);
+  socket.addEventListener("open", () => {
+    for (const t of early.splice(0)) socket.send(t);
+  });
+  socket.addEventListener("message", (e) => h.message(e.data));
+  socket.addEventListener("close", () => h.closed());
+  socket.addEventListener("error", () => h.closed());
+  return h.connection;
+}
