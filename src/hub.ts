@@ -167,6 +167,8 @@ export class Hub {
   #draining = false;
   readonly cluster: Cluster | undefined;
   readonly #presenceTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Join `meta` of this node's members (room → conn → meta), for presence without cluster features. */
+  readonly #localMeta = new Map<string, Map<string, unknown>>();
   readonly #counters = {
     messages: 0,
     framesSerialized: 0,
@@ -263,7 +265,7 @@ export class Hub {
       const conn = this.#conn(connId);
       if (this.#registry.leave(conn.id, room)) {
         conn.queue.forgetRoom(room);
-        this.cluster?.localLeave(room, conn.id);
+        this.#forgetMember(room, conn.id);
         this.#maybeRelease(room);
       }
       return Promise.resolve();
@@ -316,7 +318,8 @@ export class Hub {
       f = parseClientFrame(text);
     } catch (err) {
       this.#counters.badFrames++;
-      conn.send(errorFrame(err));
+      const ref = err instanceof EdgeplaneError ? err.details?.ref : undefined;
+      conn.send(errorFrame(err, typeof ref === "string" ? ref : undefined));
       return;
     }
     const room = "room" in f ? f.room : undefined;
@@ -387,7 +390,8 @@ export class Hub {
   /** Members of a room on every node (cluster on) or on this node. */
   presence(room: string): PresenceEntry[] {
     if (this.cluster) return this.cluster.members(room);
-    return [...this.#registry.members(room).keys()].map((conn) => ({ conn, node: this.nodeId }));
+    const meta = this.#localMeta.get(room);
+    return [...this.#registry.members(room).keys()].map((conn) => ({ conn, node: this.nodeId, meta: meta?.get(conn) }));
   }
 
   /**
@@ -480,10 +484,23 @@ export class Hub {
 
   #drop(connId: string): void {
     for (const room of this.#registry.remove(connId)) {
-      this.cluster?.localLeave(room, connId);
-      if (!this.cluster) this.#schedulePresence(room);
+      this.#forgetMember(room, connId);
       this.#maybeRelease(room);
     }
+  }
+
+  /** A member left `room` (leave or close): update presence. */
+  #forgetMember(room: string, connId: string): void {
+    if (this.cluster) return this.cluster.localLeave(room, connId);
+    const meta = this.#localMeta.get(room);
+    if (meta?.delete(connId) && meta.size === 0) this.#localMeta.delete(room);
+    this.#schedulePresence(room);
+  }
+
+  #metaOf(room: string): Map<string, unknown> {
+    let m = this.#localMeta.get(room);
+    if (!m) this.#localMeta.set(room, (m = new Map()));
+    return m;
   }
 
   #deliverDirect(connId: string, data: string, from: string): boolean {
@@ -669,7 +686,10 @@ export class Hub {
     conn.queue.setLastSeq(s.name, s.lastSeq);
     if (!conn.queue.closed && this.#registry.join(conn.id, s.name)) {
       if (this.cluster) this.cluster.localJoin(s.name, conn.id, t.meta);
-      else this.#schedulePresence(s.name);
+      else {
+        if (t.meta !== undefined) this.#metaOf(s.name).set(conn.id, t.meta);
+        this.#schedulePresence(s.name);
+      }
     }
     t.resolve(result);
   }

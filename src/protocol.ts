@@ -128,6 +128,16 @@ export function parseClientFrame(text: string): ClientFrame {
     throw new EdgeplaneError("BAD_FRAME", "ref must be a string of at most 64 characters");
   }
   const ref = f.ref as string | undefined;
+  try {
+    return shapeClientFrame(f, ref);
+  } catch (err) {
+    // Echo the frame's ref so the client can match the error to its request.
+    if (ref !== undefined && err instanceof EdgeplaneError) throw new EdgeplaneError(err.code, err.message, { ...err.details, ref });
+    throw err;
+  }
+}
+
+function shapeClientFrame(f: Record<string, unknown>, ref: string | undefined): ClientFrame {
   switch (f.t) {
     case "join":
       if (typeof f.room !== "string") throw new EdgeplaneError("BAD_FRAME", "join needs a string room");

@@ -170,6 +170,22 @@ describe("hub", () => {
     await hub.close();
   });
 
+  it("errors of malformed frames echo the frame's ref; single-node presence carries join meta", async () => {
+    const hub = new Hub({ ...quiet, presence: { intervalMs: 5 } });
+    const a = client(hub), b = client(hub);
+    await hub.receive(a.conn.id, JSON.stringify({ t: "join", room: "r", lastSeq: -1, ref: "x9" }));
+    await hub.receive(a.conn.id, JSON.stringify({ t: "pub", room: "r", ref: "x10" }));
+    assertEquals(a.sink.ofType("error").map((e) => [e.code, e.ref]), [["BAD_FRAME", "x9"], ["BAD_FRAME", "x10"]]);
+    await hub.receive(a.conn.id, JSON.stringify({ t: "join", room: "r", meta: { name: "ada" } }));
+    await hub.receive(b.conn.id, JSON.stringify({ t: "join", room: "r", meta: { name: "bob" } }));
+    await waitUntil(() => b.sink.ofType("presence").at(-1)?.count === 2, "presence frame");
+    assertEquals(b.sink.ofType("presence").at(-1)?.members?.map((m) => m.meta), [{ name: "ada" }, { name: "bob" }]);
+    hub.disconnect(a.conn.id);
+    await waitUntil(() => b.sink.ofType("presence").at(-1)?.count === 1, "leave reflected");
+    assertEquals(hub.presence("r").map((e) => e.meta), [{ name: "bob" }]);
+    await hub.close();
+  });
+
   it("server-side listeners get ordered messages and a throwing listener does not stall the room", async () => {
     const hub = new Hub(quiet);
     const seen: number[] = [];
