@@ -82,3 +82,37 @@ export {
   type EdgeplaneBroadcastTransport,
   type PublishInfo,
 } from "./src/broadcast-transport.ts";
+
+// ---- transports + client (issue 4) ----
+// Runtime adapters are imported by path: adapters/hono.ts (routes), adapters/node.ts, adapters/deno.ts, adapters/bun.ts.
+export { type Connection, type ConnectionAuthorizer, type TransportKind, type TransportOptions } from "./src/transport/connection.ts";
+export {
+  acceptWebSocket,
+  webSocketConnection,
+  type WebSocketHandlers,
+  type WebSocketLike,
+  type WebSocketTransportOptions,
+} from "./src/transport/websocket.ts";
+export { type SseOptions, SseTransport } from "./src/transport/sse.ts";
+export { type LongPollOptions, LongPollTransport } from "./src/transport/long-poll.ts";
+export {
+  type BackoffOptions,
+  ClientError,
+  type ClientEvents,
+  type ClientMessage,
+  type ClientOptions,
+  type ClientState,
+  EdgeplaneClient,
+} from "./src/client/client.ts";
+
+// ---- NATS exchange (issue 5) ----
+export {
+  createNatsExchange,
+  type NatsConnectionLike,
+  NatsExchange,
+  type NatsExchangeOptions,
+  type NatsHeadersLike,
+  type NatsMsgLike,
+  type NatsSubscriptionLike,
+} from "./src/exchange/nats/nats-exchange.ts";
+export { connectNats, type ConnectNatsOptions, NATS_CONNECT_DEFAULTS } from "./src/exchange/nats/connect.ts";

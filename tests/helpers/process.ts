@@ -33,11 +33,11 @@ export interface Child {
 }
 
 /** Spawn a command with captured output (never through a shell). */
-export function start(cmd: string, args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Child {
+export function start(cmd: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; stdin?: "pipe" | "ignore" } = {}): Child {
   const proc = spawn(cmd, args, {
     cwd: opts.cwd,
     env: { ...globalThis.process.env, ...opts.env },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: [opts.stdin ?? "ignore", "pipe", "pipe"],
   });
   let out = "";
   const waiters = new Set<() => void>();

@@ -1,0 +1,257 @@
+// Private: the wire format. Sequenced messages and publish requests carry the envelope in a NATS header and the raw
+// payload as the body (no base64, no JSON wrapping). Control traffic (heartbeats, gather, replies) is small JSON.
+// Every decoder throws EdgeplaneError("BAD_ENVELOPE") on anything malformed and never anything else.
+import { EdgeplaneError } from "../../errors.ts";
+import { type Payload, type PayloadKind, validateId, validateRoom } from "../../envelope.ts";
+import { utf8Decode, utf8Encode } from "../../_utf8.ts";
+import type { SequencedMessage } from "../exchange.ts";
+import type { NatsHeadersLike, NatsMsgLike } from "./_types.ts";
+
+/**
+ * Headers in the NATS/1.0 wire form. nats.js (v2 and v3) only calls `encode()` on the headers object it is given,
+ * so this small class works with both without importing either.
+ */
+export class WireHeaders {
+  #s = "NATS/1.0";
+  set(key: string, value: string): this {
+    this.#s += `\r\n${key}: ${value}`;
+    return this;
+  }
+  toString(): string {
+    return `${this.#s}\r\n\r\n`;
+  }
+  encode(): Uint8Array {
+    return utf8Encode(this.toString());
+  }
+}
+
+/** A factory for outgoing headers (default {@link WireHeaders}; users may pass `nats.headers`). */
+export type HeadersFactory = () => { set(key: string, value: string): unknown };
+
+const INT_RE = /^(0|[1-9][0-9]{0,15})$/;
+
+function int(s: string | undefined, key: string): number {
+  if (s === undefined || !INT_RE.test(s)) throw new EdgeplaneError("BAD_ENVELOPE", `envelope field ${key} is not a non-negative integer`);
+  const n = Number(s);
+  if (!Number.isSafeInteger(n)) throw new EdgeplaneError("BAD_ENVELOPE", `envelope field ${key} is out of range`);
+  return n;
+}
+
+function room(raw: string | undefined, expected?: string, expectedEncoded?: string): string {
+  if (expectedEncoded !== undefined && raw === expectedEncoded) return expected!;
+  let r: string;
+  try {
+    r = decodeURIComponent(raw ?? "");
+  } catch {
+    throw new EdgeplaneError("BAD_ENVELOPE", "room is not valid percent-encoding");
+  }
+  validateRoom(r);
+  if (expected !== undefined && r !== expected) throw new EdgeplaneError("BAD_ENVELOPE", "room does not match the subject");
+  return r;
+}
+
+function payloadOf(kind: string, data: Uint8Array): Payload {
+  if (kind === "t") return utf8Decode(data);
+  if (kind === "b") return data;
+  throw new EdgeplaneError("BAD_ENVELOPE", `unknown kind ${kind.slice(0, 16)}`);
+}
+
+/**
+ * The envelope travels in one NATS header, `ep`, as space-separated fields (one header lookup per message instead of
+ * nine): `v kind id origin room epoch owner seq ts`. `room` is percent-encoded (never contains a space); fields a
+ * message kind does not use are `-`. kind: `t` text, `b` binary, `e` epoch notice.
+ */
+export const ENVELOPE_HEADER = "ep";
+
+function fields(h: NatsHeadersLike | undefined): string[] {
+  const raw = h?.get(ENVELOPE_HEADER);
+  if (!raw) throw new EdgeplaneError("BAD_ENVELOPE", "missing envelope header");
+  const f = raw.split(" ");
+  if (f.length !== 9 || f[0] !== "1") throw new EdgeplaneError("BAD_ENVELOPE", "unsupported envelope header");
+  return f;
+}
+
+function envHeader(make: HeadersFactory, value: string): unknown {
+  const h = make();
+  h.set(ENVELOPE_HEADER, value);
+  return h;
+}
+
+/** Outgoing envelope fields. */
+export interface WireEnvelope {
+  id: string;
+  origin: string;
+  room: string;
+  kind: PayloadKind;
+}
+
+/** Headers of a publish request (owner-bound). */
+export function requestHeaders(make: HeadersFactory, env: WireEnvelope, encodedRoom?: string): unknown {
+  return envHeader(make, `1 ${env.kind === "text" ? "t" : "b"} ${env.id} ${env.origin} ${encodedRoom ?? encodeURIComponent(env.room)} - - - -`);
+}
+
+/** Decoded publish request. */
+export interface DecodedRequest extends WireEnvelope {
+  payload: Payload;
+}
+
+/** Decode a publish request; throws BAD_ENVELOPE. */
+export function decodeRequest(msg: NatsMsgLike): DecodedRequest {
+  const f = fields(msg.headers);
+  const kind = f[1];
+  if (kind !== "t" && kind !== "b") throw new EdgeplaneError("BAD_ENVELOPE", "a publish request carries text or binary");
+  return {
+    id: validateId(f[2]),
+    origin: validateId(f[3], "origin"),
+    room: room(f[4]),
+    kind: kind === "t" ? "text" : "binary",
+    payload: payloadOf(kind, msg.data),
+  };
+}
+
+/** Epoch (ownership generation): compared as the pair (term, owner). */
+export interface Epoch {
+  term: number;
+  owner: string;
+}
+
+/** -1, 0, 1 comparing epochs as (term, owner). */
+export function cmpEpoch(a: Epoch, b: Epoch): number {
+  if (a.term !== b.term) return a.term < b.term ? -1 : 1;
+  return a.owner === b.owner ? 0 : a.owner < b.owner ? -1 : 1;
+}
+
+/** Headers of a sequenced message. */
+export function messageHeaders(make: HeadersFactory, m: SequencedMessage, owner: string, kind: PayloadKind, encodedRoom?: string): unknown {
+  return envHeader(
+    make,
+    `1 ${kind === "text" ? "t" : "b"} ${m.id} ${m.origin} ${encodedRoom ?? encodeURIComponent(m.room)} ${m.epoch} ${owner} ${m.seq} ${m.timestamp}`,
+  );
+}
+
+/** Headers of an epoch notice: `seq` is the last seq of the previous epoch. */
+export function noticeHeaders(make: HeadersFactory, roomName: string, e: Epoch, seq: number, ts: number): unknown {
+  return envHeader(make, `1 e - - ${encodeURIComponent(roomName)} ${e.term} ${e.owner} ${seq} ${ts}`);
+}
+
+/** What arrives on a room subject. */
+export type RoomWire =
+  | { type: "msg"; msg: SequencedMessage; owner: string }
+  | { type: "epoch"; room: string; epoch: Epoch; seq: number; ts: number };
+
+/** Decode a room-subject message for `expectedRoom` (percent-encoded form given for a fast match); throws BAD_ENVELOPE. */
+export function decodeRoomWire(msg: NatsMsgLike, expectedRoom: string, expectedEncoded?: string): RoomWire {
+  const f = fields(msg.headers);
+  const r = room(f[4], expectedRoom, expectedEncoded);
+  const kind = f[1];
+  const term = int(f[5], "epoch");
+  const owner = validateId(f[6], "owner");
+  const seq = int(f[7], "seq");
+  const ts = int(f[8], "ts");
+  if (kind === "e") return { type: "epoch", room: r, epoch: { term, owner }, seq, ts };
+  if (seq < 1) throw new EdgeplaneError("BAD_ENVELOPE", "seq must be >= 1");
+  return {
+    type: "msg",
+    owner,
+    msg: {
+      room: r,
+      seq,
+      timestamp: ts,
+      epoch: term,
+      id: validateId(f[2]),
+      origin: validateId(f[3], "origin"),
+      payload: payloadOf(kind, msg.data),
+    },
+  };
+}
+
+/** JSON body helpers for control traffic. */
+export function jsonBytes(v: unknown): Uint8Array {
+  return utf8Encode(JSON.stringify(v));
+}
+
+/** Parse a JSON object body; throws BAD_ENVELOPE. */
+export function parseJson(data: Uint8Array, maxBytes = 4 * 1024 * 1024): Record<string, unknown> {
+  if (data.byteLength > maxBytes) throw new EdgeplaneError("BAD_ENVELOPE", "control message too large");
+  let v: unknown;
+  try {
+    v = JSON.parse(utf8Decode(data));
+  } catch {
+    throw new EdgeplaneError("BAD_ENVELOPE", "control message is not JSON");
+  }
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new EdgeplaneError("BAD_ENVELOPE", "control message must be an object");
+  return v as Record<string, unknown>;
+}
+
+/** A non-negative safe integer from untrusted JSON, or throw BAD_ENVELOPE. */
+export function num(v: unknown, what: string): number {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw new EdgeplaneError("BAD_ENVELOPE", `${what} must be a non-negative integer`);
+  return v;
+}
+
+// History pages: records of [u32 metaLen][meta JSON][u32 payloadLen][payload], meta = [seq, ts, epoch, id, origin, kind].
+
+/** Encode history messages into pages of at most `maxBytes` each (at least one message per page). */
+export function encodeHistoryPage(msgs: SequencedMessage[], start: number, maxBytes: number): { bytes: Uint8Array; next: number } {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  let i = start;
+  for (; i < msgs.length; i++) {
+    const m = msgs[i];
+    const meta = utf8Encode(JSON.stringify([m.seq, m.timestamp, m.epoch, m.id, m.origin, typeof m.payload === "string" ? "t" : "b"]));
+    const body = typeof m.payload === "string" ? utf8Encode(m.payload) : m.payload;
+    const rec = 8 + meta.byteLength + body.byteLength;
+    if (size + rec > maxBytes && i > start) break;
+    const head = new Uint8Array(4 + meta.byteLength + 4);
+    const dv = new DataView(head.buffer);
+    dv.setUint32(0, meta.byteLength);
+    head.set(meta, 4);
+    dv.setUint32(4 + meta.byteLength, body.byteLength);
+    parts.push(head, body);
+    size += rec;
+  }
+  const bytes = new Uint8Array(size);
+  let off = 0;
+  for (const p of parts) {
+    bytes.set(p, off);
+    off += p.byteLength;
+  }
+  return { bytes, next: i };
+}
+
+/** Decode a history page for `roomName`; throws BAD_ENVELOPE. */
+export function decodeHistoryPage(bytes: Uint8Array, roomName: string): SequencedMessage[] {
+  const out: SequencedMessage[] = [];
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let off = 0;
+  const bad = () => new EdgeplaneError("BAD_ENVELOPE", "malformed history page");
+  while (off < bytes.byteLength) {
+    if (off + 4 > bytes.byteLength) throw bad();
+    const ml = dv.getUint32(off);
+    off += 4;
+    if (off + ml + 4 > bytes.byteLength) throw bad();
+    let meta: unknown;
+    try {
+      meta = JSON.parse(utf8Decode(bytes.subarray(off, off + ml)));
+    } catch {
+      throw bad();
+    }
+    off += ml;
+    const pl = dv.getUint32(off);
+    off += 4;
+    if (off + pl > bytes.byteLength || !Array.isArray(meta) || meta.length !== 6) throw bad();
+    const body = bytes.slice(off, off + pl);
+    off += pl;
+    const [seq, ts, epoch, id, origin, kind] = meta;
+    out.push({
+      room: roomName,
+      seq: num(seq, "seq"),
+      timestamp: num(ts, "ts"),
+      epoch: num(epoch, "epoch"),
+      id: validateId(id),
+      origin: validateId(origin, "origin"),
+      payload: payloadOf(String(kind), body),
+    });
+  }
+  return out;
+}

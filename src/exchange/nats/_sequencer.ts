@@ -1,0 +1,84 @@
+// Private: owner-side state of one room (seq, never-decreasing timestamp, epoch term, history ring) and the
+// positions this node knows about rooms it does not own (from heartbeats, epoch notices, deliveries, checkpoints).
+import type { SeqInfo } from "../exchange.ts";
+import { HistoryRing, type HistoryLimits } from "../_history.ts";
+import type { RoomKey } from "./_subjects.ts";
+import type { Epoch } from "./_codec.ts";
+
+/** Owner-side state of one room on this node. */
+export class OwnedRoom {
+  state: "inactive" | "activating" | "active" = "inactive";
+  /** Last seq assigned (or taken over). */
+  seq = 0;
+  term = 0;
+  lastTs = 0;
+  /** Bumps whenever the room steps down, so a stale activation cannot resurrect it. */
+  gen = 0;
+  /** A node that refused our takeover because it is the active owner in its view. */
+  deferTo?: string;
+  deferUntil = 0;
+  activation?: Promise<void>;
+  /** Publishes waiting for the activation (the sync fast path must not overtake them). */
+  waiting = 0;
+  dirty = false;
+  readonly ring: HistoryRing;
+  /** The room name as it travels in the `room` header. */
+  readonly encodedRoom: string;
+
+  constructor(readonly room: string, readonly key: RoomKey, limits: HistoryLimits) {
+    this.ring = new HistoryRing(limits);
+    this.encodedRoom = encodeURIComponent(room);
+  }
+
+  /** True when the ring holds the latest assigned seq (it can seed a successor). */
+  get ringCurrent(): boolean {
+    return this.ring.size > 0 && this.ring.lastSeq === this.seq;
+  }
+}
+
+/** A room's position as known to this node. */
+export interface KnownPosition {
+  seq: number;
+  term: number;
+  owner: string;
+  ts: number;
+}
+
+/** Highest known positions per room token (bounded; oldest entries go first). */
+export class KnownPositions {
+  readonly #map = new Map<string, KnownPosition>();
+  constructor(readonly max = 200_000) {}
+
+  get(token: string): KnownPosition | undefined {
+    return this.#map.get(token);
+  }
+
+  /** Merge: seq, ts and (term, owner) each only move forward. */
+  record(token: string, seq: number, epoch: Epoch, ts: number): void {
+    const k = this.#map.get(token);
+    if (!k) {
+      if (this.#map.size >= this.max) this.#map.delete(this.#map.keys().next().value as string);
+      this.#map.set(token, { seq, term: epoch.term, owner: epoch.owner, ts });
+      return;
+    }
+    if (seq > k.seq) k.seq = seq;
+    if (ts > k.ts) k.ts = ts;
+    if (epoch.term > k.term || (epoch.term === k.term && epoch.owner > k.owner)) {
+      k.term = epoch.term;
+      k.owner = epoch.owner;
+    }
+  }
+}
+
+/** Bounded id → SeqInfo cache for idempotent publishes (keyed by room token + id). */
+export class IdCache {
+  readonly #map = new Map<string, SeqInfo>();
+  constructor(readonly max: number) {}
+  get(token: string, id: string): SeqInfo | undefined {
+    return this.#map.get(token + id);
+  }
+  set(token: string, id: string, info: SeqInfo): void {
+    if (this.#map.size >= this.max) this.#map.delete(this.#map.keys().next().value as string);
+    this.#map.set(token + id, info);
+  }
+}

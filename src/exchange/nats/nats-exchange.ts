@@ -1,0 +1,1154 @@
+/**
+ * The NATS exchange: one global order per room over plain NATS core subjects, without JetStream (DESIGN §4).
+ *
+ * Every node heartbeats; the owner of a room is the best live, settled node by rendezvous hashing. The owner assigns
+ * `seq` and a never-decreasing timestamp and publishes the sequenced message itself, so NATS's per-publisher order is
+ * the room's order. Other nodes send publish requests to the owner (bounded by `sendTimeout`, retried on the next
+ * ranked node, idempotent by envelope id). Subscribers drop duplicates, repair gaps from the owner's history and report
+ * a `discontinuity` when history cannot cover a gap. Ownership changes start a new epoch `(term, owner)` continuing
+ * above every seq any live node has seen, so a seq is never reused.
+ *
+ * @module
+ */
+import { EdgeplaneError } from "../../errors.ts";
+import { DEFAULT_LIMITS, type Payload, validateId, validatePayload, validateRoom } from "../../envelope.ts";
+import { randomId, utf8Encode } from "../../_utf8.ts";
+import { DEFAULT_HISTORY, type HistoryLimits } from "../_history.ts";
+import type { Exchange, ExchangeStatus, Gap, SeqInfo, SequencedMessage, SubscribeOptions, Unsubscribe } from "../exchange.ts";
+import {
+  cmpEpoch,
+  decodeHistoryPage,
+  decodeRequest,
+  decodeRoomWire,
+  type DecodedRequest,
+  encodeHistoryPage,
+  type Epoch,
+  type HeadersFactory,
+  jsonBytes,
+  messageHeaders,
+  noticeHeaders,
+  num,
+  parseJson,
+  requestHeaders,
+  WireHeaders,
+} from "./_codec.ts";
+import { fastRandomId } from "./_ids.ts";
+import { Membership } from "./_membership.ts";
+import { IdCache, KnownPositions, OwnedRoom } from "./_sequencer.ts";
+import { RoomSubscription, type SubscriberHost } from "./_subscriber.ts";
+import { isKnownRoom, isToken, isValidPrefix, type RoomKey, roomKey, Subjects } from "./_subjects.ts";
+import type { NatsConnectionLike, NatsMsgLike, NatsSubscriptionLike } from "./_types.ts";
+
+export type { NatsConnectionLike, NatsHeadersLike, NatsMsgLike, NatsSubscriptionLike } from "./_types.ts";
+
+/**
+ * Options of {@link NatsExchange}.
+ *
+ * @example
+ * ```ts
+ * const opts: NatsExchangeOptions = { prefix: "chat", sendTimeout: 2000, history: { maxMessages: 500 } };
+ * const ex = new NatsExchange(nc, opts);
+ * ```
+ */
+export interface NatsExchangeOptions {
+  /** This node's id: 1–64 of `[A-Za-z0-9_-]`, unique among live nodes. Default random. */
+  nodeId?: string;
+  /** Subject prefix, so several apps can share one NATS (default `"edgeplane"`). */
+  prefix?: string;
+  /** Upper bound for a publish (or history/position request) including retries, ms (default 2000). */
+  sendTimeout?: number;
+  /** Heartbeat interval, ms (default 1000). */
+  heartbeatMs?: number;
+  /** A node is dead after this many silent heartbeat intervals (default 3). */
+  missedBeats?: number;
+  /** A joining node may own rooms only after this many heartbeat intervals (default 2). */
+  settleBeats?: number;
+  /** History held per owned room (default 1000 messages / 4 MiB). */
+  history?: Partial<HistoryLimits>;
+  /** Largest payload accepted; never above the server's `max_payload` minus room for headers. */
+  maxPayloadBytes?: number;
+  /** Envelope ids remembered for idempotent retries (default 100,000 across rooms). */
+  idCacheSize?: number;
+  /** How long a takeover waits for the other live nodes to report positions, ms (default min(500, sendTimeout/4)). */
+  gatherTimeout?: number;
+  /** Factory for outgoing headers. Default: a built-in NATS/1.0 encoder that nats v2 and v3 both accept. */
+  headers?: HeadersFactory;
+  /** Clock (ms), injectable for tests. */
+  now?: () => number;
+  /** @internal Fault injection for tests: drop an incoming sequenced message before the ordering logic sees it. */
+  faults?: { dropIncoming?: (room: string, seq: number) => boolean };
+}
+
+/** Header room reserved below the server's `max_payload` for the envelope headers. */
+const HEADER_ROOM = 2048;
+
+type Outcome<T> = { ok: T } | { redirect: string | null } | { retry: EdgeplaneError; suspect?: boolean } | { fail: EdgeplaneError };
+type Position = { seq: number; term: number; owner: string; ts: number };
+
+interface Waiter {
+  resolve: () => void;
+}
+
+const COUNTER_NAMES = [
+  "published",
+  "sequenced",
+  "delivered",
+  "duplicatesDropped",
+  "gapsRepaired",
+  "discontinuities",
+  "epochChanges",
+  "epochConflicts",
+  "stepDowns",
+  "requestTimeouts",
+  "noResponders",
+  "redirects",
+  "retries",
+  "rejected",
+  "malformedDropped",
+  "staleDropped",
+  "subscriberErrors",
+  "heartbeatsSent",
+  "heartbeatsReceived",
+  "membersDied",
+  "historyServed",
+  "gathers",
+] as const;
+
+/**
+ * Exchange over NATS core. Pass a connection you made (nats v2 or `@nats-io/*` v3, or {@link connectNats}).
+ * The exchange never closes that connection; `close()` drains and leaves the cluster.
+ *
+ * @example
+ * ```ts
+ * import { connectNats, NatsExchange } from "edgeplane";
+ * const nc = await connectNats({ servers: "127.0.0.1:4222" });
+ * const ex = new NatsExchange(nc, { prefix: "myapp" });
+ * await ex.ready();
+ * ex.subscribe("lobby", (m) => console.log(m.seq, m.payload));
+ * const { seq } = await ex.publish("lobby", "hello");
+ * ```
+ */
+export class NatsExchange implements Exchange {
+  readonly nodeId: string;
+  readonly #nc: NatsConnectionLike;
+  readonly #subjects: Subjects;
+  readonly #sendTimeout: number;
+  readonly #hbMs: number;
+  readonly #settleMs: number;
+  readonly #gatherTimeout: number;
+  readonly #limits: HistoryLimits;
+  readonly #maxPayloadOpt: number | undefined;
+  readonly #headers: HeadersFactory;
+  readonly #now: () => number;
+  readonly #faults: NatsExchangeOptions["faults"];
+  readonly #membership: Membership;
+  readonly #owned = new Map<string, OwnedRoom>();
+  readonly #known = new KnownPositions();
+  readonly #ids: IdCache;
+  readonly #hints = new Map<string, { node: string; version: number }>();
+  readonly #subsByToken = new Map<string, Set<RoomSubscription>>();
+  readonly #natsSubs: NatsSubscriptionLike[] = [];
+  readonly #roomUnsubs = new Set<() => void>();
+  readonly #inflight = new Set<Promise<unknown>>();
+  readonly #counters: Record<string, number> = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0]));
+  readonly #startedAt: number;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #connected = true;
+  #closing = false;
+  #closed = false;
+  #closePromise: Promise<void> | undefined;
+  #epoch = 0;
+  #lastTick: number | undefined;
+  #serverMaxCache: number | undefined;
+  #readyWaiters: Waiter[] = [];
+  #changeWaiters: Waiter[] = [];
+  #connWaiters: Waiter[] = [];
+  #gatherBatch: Map<string, Array<(r: GatherEntry[]) => void>> | undefined;
+
+  constructor(nc: NatsConnectionLike, opts: NatsExchangeOptions = {}) {
+    this.#nc = nc;
+    this.nodeId = opts.nodeId === undefined ? `n${randomId().slice(0, 15)}` : validateId(opts.nodeId, "nodeId");
+    const prefix = opts.prefix ?? "edgeplane";
+    if (!isValidPrefix(prefix)) throw new EdgeplaneError("BAD_OPTION", "prefix must be dot-separated tokens of [A-Za-z0-9_-]");
+    this.#subjects = new Subjects(prefix);
+    this.#sendTimeout = positive(opts.sendTimeout, 2000, "sendTimeout");
+    this.#hbMs = positive(opts.heartbeatMs, 1000, "heartbeatMs");
+    const missed = positive(opts.missedBeats, 3, "missedBeats");
+    this.#settleMs = (opts.settleBeats ?? 2) * this.#hbMs;
+    this.#gatherTimeout = positive(opts.gatherTimeout, Math.min(500, this.#sendTimeout / 4), "gatherTimeout");
+    this.#limits = { ...DEFAULT_HISTORY, ...opts.history };
+    this.#maxPayloadOpt = opts.maxPayloadBytes;
+    this.#headers = opts.headers ?? (() => new WireHeaders());
+    this.#now = opts.now ?? Date.now;
+    this.#faults = opts.faults;
+    this.#ids = new IdCache(opts.idCacheSize ?? 100_000);
+    this.#startedAt = this.#now();
+    this.#membership = new Membership(this.nodeId, missed * this.#hbMs, this.#now, () => this.#onMembershipChange());
+    if (nc.isClosed()) throw new EdgeplaneError("BACKPLANE_UNAVAILABLE", "the NATS connection is closed");
+    this.#listen();
+    this.#watchStatus();
+    this.#tick();
+    this.#timer = setInterval(() => this.#tick(), this.#hbMs);
+    (this.#timer as unknown as { unref?: () => void }).unref?.();
+  }
+
+  /** Largest payload accepted: the server's `max_payload` minus room for headers (and the configured cap). */
+  get maxPayloadBytes(): number {
+    return Math.max(0, Math.min(this.#maxPayloadOpt ?? Infinity, this.#serverMax() - HEADER_ROOM));
+  }
+
+  /**
+   * The owner of `room` in this node's current view (undefined while no node is eligible).
+   *
+   * @example
+   * ```ts
+   * console.log(ex.ownerOf("lobby") === ex.nodeId ? "I sequence lobby" : "someone else does");
+   * ```
+   */
+  ownerOf(room: string): string | undefined {
+    validateRoom(room);
+    return this.#ownerFor(roomKey(room));
+  }
+
+  /**
+   * Live node ids in this node's view, this node first.
+   *
+   * @example
+   * ```ts
+   * console.log(ex.members().length, "nodes");
+   * ```
+   */
+  members(): string[] {
+    return [this.nodeId, ...this.#membership.others()];
+  }
+
+  // ───────────────────────────── public API ─────────────────────────────
+
+  publish(room: string, payload: Payload, opts: { id?: string } = {}): Promise<SeqInfo> {
+    let req: DecodedRequest, raw: Uint8Array, key: RoomKey;
+    try {
+      if (this.#closing) throw new EdgeplaneError("CLOSED", "exchange is closed");
+      if (typeof room !== "string" || !isKnownRoom(room)) validateRoom(room);
+      const kind = validatePayload(payload, { maxPayloadBytes: this.maxPayloadBytes });
+      const id = opts.id === undefined ? fastRandomId() : validateId(opts.id);
+      req = { id, origin: this.nodeId, room, kind, payload };
+      raw = typeof payload === "string" ? utf8Encode(payload) : payload;
+      key = roomKey(room);
+    } catch (err) {
+      this.#counters.rejected++;
+      return Promise.reject(err);
+    }
+    // Fast path: this node is the active owner and nothing is queued ahead of us for the room.
+    const fast = this.#activeOwned(key);
+    if (fast) {
+      try {
+        const info = this.#sequence(fast, req, raw);
+        this.#counters.published++;
+        return Promise.resolve(info);
+      } catch { /* fall back to the routed path, which waits for the connection or rejects in time */ }
+    }
+    const p = this.#routed<SeqInfo>(key, "publish", (target, timeout) =>
+      target === this.nodeId ? this.#handlePublish(req, key, raw) : this.#remotePublish(target, req, raw, timeout)
+    ).then(
+      (info) => {
+        this.#counters.published++;
+        return info;
+      },
+      (err) => {
+        this.#counters.rejected++;
+        throw err;
+      },
+    );
+    this.#inflight.add(p);
+    const done = () => this.#inflight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  subscribe(room: string, onMessage: (msg: SequencedMessage) => void, opts: SubscribeOptions = {}): Unsubscribe {
+    if (this.#closing) throw new EdgeplaneError("CLOSED", "exchange is closed");
+    validateRoom(room);
+    if (opts.fromSeq !== undefined && (!Number.isSafeInteger(opts.fromSeq) || opts.fromSeq < 1)) {
+      throw new EdgeplaneError("BAD_OPTION", "fromSeq must be a positive integer");
+    }
+    const key = roomKey(room);
+    const rs = new RoomSubscription(this.#subscriberHost, room, onMessage, opts);
+    const faults = this.#faults;
+    const encodedRoom = encodeURIComponent(room);
+    const sub = this.#nc.subscribe(this.#subjects.room(key.token), {
+      callback: (err: unknown, msg: NatsMsgLike) => {
+        if (err || rs.closed) return;
+        let wire;
+        try {
+          wire = decodeRoomWire(msg, room, encodedRoom);
+        } catch {
+          this.#counters.malformedDropped++;
+          return;
+        }
+        if (wire.type === "msg" && faults?.dropIncoming?.(room, wire.msg.seq)) return;
+        rs.onWire(wire);
+      },
+    });
+    let set = this.#subsByToken.get(key.token);
+    if (!set) this.#subsByToken.set(key.token, set = new Set());
+    set.add(rs);
+    void rs.join();
+    let done = false;
+    const unsubscribe = () => {
+      if (done) return;
+      done = true;
+      this.#roomUnsubs.delete(unsubscribe);
+      rs.close();
+      set!.delete(rs);
+      if (set!.size === 0 && this.#subsByToken.get(key.token) === set) this.#subsByToken.delete(key.token);
+      try {
+        sub.unsubscribe();
+      } catch { /* connection already closed */ }
+    };
+    this.#roomUnsubs.add(unsubscribe);
+    return unsubscribe;
+  }
+
+  history(room: string, afterSeq: number): Promise<SequencedMessage[] | Gap> {
+    try {
+      if (this.#closing) throw new EdgeplaneError("CLOSED", "exchange is closed");
+      validateRoom(room);
+      if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw new EdgeplaneError("BAD_OPTION", "afterSeq must be a non-negative integer");
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#history(room, afterSeq);
+  }
+
+  ready(): Promise<void> {
+    if (this.#closing) return Promise.reject(new EdgeplaneError("CLOSED", "exchange is closed"));
+    if (this.#isReady()) return Promise.resolve();
+    return new Promise((resolve) => this.#readyWaiters.push({ resolve }));
+  }
+
+  status(): ExchangeStatus {
+    let active = 0;
+    for (const r of this.#owned.values()) if (r.state === "active") active++;
+    const state = this.#closed || this.#closing
+      ? "closed"
+      : !this.#connected
+      ? "degraded"
+      : this.#isReady()
+      ? "ready"
+      : "connecting";
+    return {
+      kind: "nats",
+      state,
+      nodeId: this.nodeId,
+      epoch: this.#epoch,
+      counters: { ...this.#counters, members: this.#membership.others().length + 1, ownedRooms: active },
+    };
+  }
+
+  close(): Promise<void> {
+    return this.#closePromise ??= this.#close();
+  }
+
+  // ───────────────────────────── lifecycle ─────────────────────────────
+
+  #isReady(): boolean {
+    return this.#connected && this.#membership.selfEligible && !this.#closing;
+  }
+
+  #listen(): void {
+    const s = this.#subjects;
+    const on = (subject: string, fn: (msg: NatsMsgLike) => void) => {
+      this.#natsSubs.push(this.#nc.subscribe(subject, {
+        callback: (err: unknown, msg: NatsMsgLike) => {
+          if (err || this.#closed) return;
+          try {
+            fn(msg);
+          } catch {
+            this.#counters.malformedDropped++;
+          }
+        },
+      }));
+    };
+    on(s.hb, (m) => this.#onHeartbeat(m));
+    on(s.gather, (m) => this.#onGather(m));
+    on(s.own(this.nodeId), (m) => this.#onPublishRequest(m));
+    on(s.hist(this.nodeId), (m) => this.#onHistRequest(m));
+  }
+
+  #watchStatus(): void {
+    const status = this.#nc.status?.bind(this.#nc);
+    if (!status) return;
+    void (async () => {
+      try {
+        for await (const s of status()) {
+          if (this.#closed) break;
+          const type = String(s.type);
+          if (type === "disconnect") this.#setConnected(false);
+          else if (type === "reconnect") this.#setConnected(true);
+        }
+      } catch { /* the connection closed */ }
+      if (!this.#closed) this.#setConnected(false);
+    })();
+  }
+
+  #setConnected(v: boolean): void {
+    if (v === this.#connected) return;
+    this.#connected = v;
+    this.#membership.freeze(!v);
+    if (v) {
+      this.#wake("conn");
+      this.#tick();
+      for (const set of this.#subsByToken.values()) for (const rs of set) void rs.resync();
+      this.#checkReady();
+    }
+  }
+
+  #tick(): void {
+    if (this.#closed) return;
+    if (this.#nc.isClosed()) this.#setConnected(false);
+    this.#serverMaxCache = undefined;
+    const now = this.#now();
+    const late = this.#lastTick !== undefined && now - this.#lastTick > 2 * this.#hbMs;
+    this.#lastTick = now;
+    if (late) {
+      // Our own event loop stalled: the silence we measured is ours, and their beats are still queued on our socket.
+      // Restart every member's clock instead of declaring live nodes dead (that would split ownership for nothing).
+      this.#membership.freeze(true);
+      this.#membership.freeze(!this.#connected);
+    } else {
+      for (const _dead of this.#membership.sweep()) this.#counters.membersDied++;
+    }
+    if (!this.#closing && this.#now() - this.#startedAt >= this.#settleMs) this.#membership.setSelfEligible(true);
+    this.#sendHeartbeat(false);
+    this.#checkReady();
+  }
+
+  #sendHeartbeat(bye: boolean): void {
+    if (!this.#connected) return;
+    const maxEntries = Math.max(10, Math.floor((this.#serverMax() - 1024) / 80));
+    const a: Array<[string, number, number, number]> = [];
+    for (const r of this.#owned.values()) {
+      if (!r.dirty) continue;
+      if (a.length >= maxEntries) break;
+      r.dirty = false;
+      a.push([r.key.token, r.seq, r.term, r.lastTs]);
+    }
+    const body: Record<string, unknown> = { n: this.nodeId, e: this.#membership.selfEligible ? 1 : 0 };
+    if (a.length) body.a = a;
+    if (bye) body.bye = 1;
+    try {
+      this.#nc.publish(this.#subjects.hb, jsonBytes(body));
+      this.#counters.heartbeatsSent++;
+    } catch { /* disconnected: the next beat tries again */ }
+  }
+
+  #checkReady(): void {
+    if (!this.#isReady()) return;
+    const w = this.#readyWaiters;
+    this.#readyWaiters = [];
+    for (const x of w) x.resolve();
+  }
+
+  async #close(): Promise<void> {
+    this.#closing = true;
+    // 1. finish in-flight publishes (each is bounded by sendTimeout)
+    await Promise.allSettled([...this.#inflight]);
+    // 2. leave: not eligible any more → every owned room steps down (see #onMembershipChange) and is announced
+    const wasActive = [...this.#owned.values()].filter((r) => r.state !== "inactive");
+    this.#membership.setSelfEligible(false);
+    this.#sendHeartbeat(false);
+    // 3. hand off: ask each room's new owner to take over now, while we still answer its gather and history requests
+    await Promise.allSettled(wasActive.map(async (r) => {
+      const to = this.#membership.owner(r.key);
+      if (!to || to === this.nodeId || !this.#connected) return;
+      try {
+        await this.#nc.request(this.#subjects.hist(to), jsonBytes({ op: "pos", room: r.room }), { timeout: this.#sendTimeout });
+      } catch { /* it will take over lazily from the announced checkpoint */ }
+    }));
+    // 4. bye, then stop listening
+    this.#sendHeartbeat(true);
+    try {
+      if (this.#connected) await this.#nc.flush();
+    } catch { /* closed */ }
+    this.#closed = true;
+    for (const u of [...this.#roomUnsubs]) u();
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    for (const s of this.#natsSubs) {
+      try {
+        s.unsubscribe();
+      } catch { /* closed */ }
+    }
+    this.#wake("change");
+    this.#wake("conn");
+  }
+
+  // ───────────────────────────── membership and ownership ─────────────────────────────
+
+  #onHeartbeat(msg: NatsMsgLike): void {
+    const b = parseJson(msg.data);
+    const n = validateId(b.n, "node");
+    const self = n === this.nodeId;
+    if (!self) this.#counters.heartbeatsReceived++;
+    const entries = b.a;
+    if (entries !== undefined) {
+      if (!Array.isArray(entries) || entries.length > 100_000) throw new EdgeplaneError("BAD_ENVELOPE", "bad announcements");
+      for (const e of entries) {
+        if (!Array.isArray(e) || !isToken(e[0])) {
+          this.#counters.malformedDropped++;
+          continue;
+        }
+        const seq = num(e[1], "seq"), term = num(e[2], "term"), ts = num(e[3], "ts");
+        const epoch = { term, owner: n };
+        if (self) {
+          // Our own beat, echoed by the server after every message we published before it: our own subscribers
+          // check for a lost tail just like remote ones.
+          for (const rs of this.#subsByToken.get(e[0]) ?? []) rs.onAnnounce(seq, epoch);
+          continue;
+        }
+        this.#known.record(e[0], seq, epoch, ts);
+        const r = this.#owned.get(e[0]);
+        if (r && r.state !== "inactive" && cmpEpoch(epoch, { term: r.term, owner: this.nodeId }) > 0 && r.state === "active") {
+          // A higher owner exists for this room: step down rather than keep a second order.
+          this.#stepDown(r);
+        }
+        const subs = this.#subsByToken.get(e[0]);
+        if (subs) for (const rs of subs) rs.onAnnounce(seq, epoch);
+      }
+    }
+    if (self) return;
+    if (b.bye === 1) {
+      this.#membership.remove(n);
+      return;
+    }
+    this.#membership.heard(n, b.e === 1);
+  }
+
+  #onMembershipChange(): void {
+    for (const r of this.#owned.values()) {
+      if (r.state !== "inactive" && this.#membership.owner(r.key) !== this.nodeId) this.#stepDown(r);
+    }
+    this.#wake("change");
+  }
+
+  #stepDown(r: OwnedRoom): void {
+    r.state = "inactive";
+    r.gen++;
+    r.dirty = true;
+    this.#counters.stepDowns++;
+    this.#known.record(r.key.token, r.seq, { term: r.term, owner: this.nodeId }, r.lastTs);
+  }
+
+  /** The node that should sequence `key` as far as this node can tell. */
+  #ownerFor(key: RoomKey, exclude?: ReadonlySet<string>): string | undefined {
+    const r = this.#owned.get(key.token);
+    if (r?.deferTo && r.deferUntil > this.#now() && this.#membership.isLive(r.deferTo) && !exclude?.has(r.deferTo)) {
+      return r.deferTo;
+    }
+    return this.#membership.owner(key, exclude);
+  }
+
+  #ownedRoom(room: string, key: RoomKey): OwnedRoom {
+    let r = this.#owned.get(key.token);
+    if (!r) {
+      r = new OwnedRoom(room, key, this.#limits);
+      this.#owned.set(key.token, r);
+    }
+    return r;
+  }
+
+  /**
+   * Become the active owner of `r`: gather every live node's view of the room (the previous owner steps down and
+   * reports its final seq; an owner that still outranks us in its own view refuses), continue above the highest seq
+   * anyone has seen with term + 1, seed history from the previous owner when it is alive, publish an epoch notice.
+   */
+  #activate(r: OwnedRoom): Promise<void> {
+    if (r.state === "active") return Promise.resolve();
+    if (r.activation) return r.activation;
+    r.state = "activating";
+    const gen = r.gen;
+    const p = (async () => {
+      const askAnyone = this.#membership.others().length > 0 || this.#membership.recentlyDead(10 * this.#hbMs).length > 0;
+      const replies = askAnyone ? await this.#gather(r.key.token) : [];
+      if (r.gen !== gen || this.#closing || this.#membership.owner(r.key) !== this.nodeId) {
+        if (r.gen === gen) r.state = "inactive";
+        return;
+      }
+      const refusal = replies.find((x) => x.refuse);
+      if (refusal) {
+        r.state = "inactive";
+        r.deferTo = refusal.node;
+        r.deferUntil = this.#now() + this.#hbMs;
+        return;
+      }
+      let base = r.seq, term = r.term, ts = r.lastTs;
+      const k = this.#known.get(r.key.token);
+      if (k) {
+        base = Math.max(base, k.seq);
+        term = Math.max(term, k.term);
+        ts = Math.max(ts, k.ts);
+      }
+      let holder: GatherEntry | undefined;
+      for (const x of replies) {
+        base = Math.max(base, x.seq);
+        term = Math.max(term, x.term);
+        ts = Math.max(ts, x.ts);
+      }
+      for (const x of replies) if (x.ringCurrent && x.seq === base && (!holder || x.term > holder.term)) holder = x;
+      if (!(r.ringCurrent && r.seq === base)) {
+        r.ring.clear();
+        if (holder && base > 0) await this.#seedHistory(r, holder.node, base);
+      }
+      if (r.gen !== gen || this.#closing || this.#membership.owner(r.key) !== this.nodeId) {
+        if (r.gen === gen) r.state = "inactive";
+        return;
+      }
+      r.seq = base;
+      r.term = term + 1;
+      r.lastTs = ts;
+      r.state = "active";
+      r.deferTo = undefined;
+      r.dirty = true;
+      this.#counters.epochChanges++;
+      if (r.term > this.#epoch) this.#epoch = r.term;
+      const epoch = { term: r.term, owner: this.nodeId };
+      this.#known.record(r.key.token, base, epoch, ts);
+      try {
+        this.#nc.publish(this.#subjects.room(r.key.token), new Uint8Array(0), {
+          headers: noticeHeaders(this.#headers, r.room, epoch, base, ts),
+        });
+      } catch { /* subscribers learn the epoch from the next message */ }
+    })().finally(() => {
+      if (r.activation === p) r.activation = undefined;
+      if (r.state === "activating" && r.gen === gen) r.state = "inactive";
+    });
+    r.activation = p;
+    return p;
+  }
+
+  async #seedHistory(r: OwnedRoom, from: string, base: number): Promise<void> {
+    const after = Math.max(0, base - this.#limits.maxMessages);
+    try {
+      const res = await this.#fetchHistoryFrom(from, r.room, after, Math.min(this.#sendTimeout, 1000));
+      if (!("ok" in res)) return;
+      const list = res.ok;
+      if (Array.isArray(list) && list.length && list[list.length - 1].seq === base) {
+        for (const m of list) r.ring.push(m);
+        for (const m of list) this.#ids.set(r.key.token, m.id, { seq: m.seq, timestamp: m.timestamp });
+      }
+    } catch { /* start with an empty ring: older history requests get a Gap */ }
+  }
+
+  // ───────────────────────────── gather (takeover/handoff) ─────────────────────────────
+
+  /** Ask every live node what it knows about `token` (batched per tick). */
+  #gather(token: string): Promise<GatherEntry[]> {
+    return new Promise((resolve) => {
+      if (!this.#gatherBatch) {
+        this.#gatherBatch = new Map();
+        setTimeout(() => this.#flushGather(), 0);
+      }
+      let list = this.#gatherBatch.get(token);
+      if (!list) this.#gatherBatch.set(token, list = []);
+      list.push(resolve);
+    });
+  }
+
+  #flushGather(): void {
+    const batch = this.#gatherBatch!;
+    this.#gatherBatch = undefined;
+    const tokens = [...batch.keys()];
+    for (let i = 0; i < tokens.length; i += 2000) {
+      const chunk = tokens.slice(i, i + 2000);
+      void this.#gatherOnce(chunk).then((res) => {
+        for (const t of chunk) for (const resolve of batch.get(t)!) resolve(res.get(t) ?? []);
+      });
+    }
+  }
+
+  async #gatherOnce(tokens: string[]): Promise<Map<string, GatherEntry[]>> {
+    this.#counters.gathers++;
+    const out = new Map<string, GatherEntry[]>();
+    const live = this.#membership.others();
+    const expect = new Set([...live, ...this.#membership.recentlyDead(10 * this.#hbMs)]);
+    if (expect.size === 0 || !this.#connected) return out;
+    const inbox = `${this.#subjects.inbox(this.nodeId)}.${randomId()}`;
+    let done!: () => void;
+    const finished = new Promise<void>((r) => done = r);
+    const sub = this.#nc.subscribe(inbox, {
+      callback: (err: unknown, msg: NatsMsgLike) => {
+        if (err) return;
+        try {
+          const b = parseJson(msg.data);
+          const node = validateId(b.n, "node");
+          // An answer proves the node is alive (it may only have looked dead): take it back into the view.
+          if (!this.#membership.isLive(node) && typeof b.e === "number") this.#membership.heard(node, b.e === 1);
+          const p = b.p;
+          if (p !== null && typeof p === "object" && !Array.isArray(p)) {
+            for (const t of tokens) {
+              const e = (p as Record<string, unknown>)[t];
+              if (!Array.isArray(e)) continue;
+              const entry: GatherEntry = {
+                node,
+                seq: num(e[0], "seq"),
+                term: num(e[1], "term"),
+                owner: validateId(e[2], "owner"),
+                ts: num(e[3], "ts"),
+                refuse: (num(e[4], "flags") & 1) === 1,
+                ringCurrent: (num(e[4], "flags") & 2) === 2,
+              };
+              let l = out.get(t);
+              if (!l) out.set(t, l = []);
+              l.push(entry);
+            }
+          }
+          expect.delete(node);
+          if (expect.size === 0) done();
+        } catch {
+          this.#counters.malformedDropped++;
+        }
+      },
+    });
+    const timer = setTimeout(done, this.#gatherTimeout);
+    try {
+      this.#nc.publish(this.#subjects.gather, jsonBytes({ n: this.nodeId, t: tokens }), { reply: inbox });
+      await finished;
+    } catch { /* disconnected: go with what we have */ }
+    clearTimeout(timer);
+    try {
+      sub.unsubscribe();
+    } catch { /* closed */ }
+    return out;
+  }
+
+  #onGather(msg: NatsMsgLike): void {
+    const b = parseJson(msg.data);
+    const from = validateId(b.n, "node");
+    if (from === this.nodeId || !msg.reply) return;
+    if (!Array.isArray(b.t) || b.t.length > 5000) throw new EdgeplaneError("BAD_ENVELOPE", "bad gather");
+    const p: Record<string, [number, number, string, number, number]> = {};
+    for (const t of b.t) {
+      if (!isToken(t)) continue;
+      const r = this.#owned.get(t);
+      let flags = 0;
+      if (r && r.state !== "inactive") {
+        if (this.#ownerFor(r.key) === this.nodeId && r.state === "active") flags |= 1;
+        else this.#stepDown(r);
+      }
+      const k = this.#known.get(t);
+      let seq = k?.seq ?? 0, term = k?.term ?? 0, owner = k?.owner ?? this.nodeId, ts = k?.ts ?? 0;
+      if (r) {
+        if (r.seq >= seq) seq = r.seq;
+        if (r.term > term || (r.term === term && this.nodeId > owner)) {
+          term = r.term;
+          owner = this.nodeId;
+        }
+        ts = Math.max(ts, r.lastTs);
+        if (r.ringCurrent && r.seq === seq) flags |= 2;
+      }
+      for (const rs of this.#subsByToken.get(t) ?? []) seq = Math.max(seq, rs.lastSeq);
+      if (seq === 0 && term === 0 && !r) continue;
+      p[t] = [seq, term, owner, ts, flags];
+    }
+    this.#nc.publish(msg.reply, jsonBytes({ n: this.nodeId, e: this.#membership.selfEligible ? 1 : 0, p }));
+  }
+
+  // ───────────────────────────── publish path ─────────────────────────────
+
+  /**
+   * Route a request to the room's owner: the owner in this view (or a redirect hint), retrying on redirects, timeouts
+   * and no-responders with the next ranked node, until `sendTimeout`. The first attempt is sent synchronously, so
+   * publishes from one node reach the owner in call order.
+   */
+  async #routed<T>(
+    key: RoomKey,
+    what: string,
+    attempt: (target: string, timeout: number) => Promise<Outcome<T>>,
+  ): Promise<T> {
+    const deadline = this.#now() + this.#sendTimeout;
+    const suspects = new Set<string>();
+    let lastErr: EdgeplaneError | undefined;
+    for (let i = 0;; i++) {
+      if (this.#closed) throw new EdgeplaneError("CLOSED", "exchange is closed");
+      const remaining = deadline - this.#now();
+      if (remaining <= 0) {
+        throw lastErr ?? new EdgeplaneError("BACKPLANE_UNAVAILABLE", `${what}: no owner reachable within ${this.#sendTimeout} ms`);
+      }
+      if (i > 0) this.#counters.retries++;
+      if (!this.#connected) {
+        lastErr = new EdgeplaneError("BACKPLANE_UNAVAILABLE", `${what}: disconnected from NATS`);
+        await this.#wait("conn", remaining);
+        continue;
+      }
+      const hint = this.#hints.get(key.token);
+      let target: string | undefined;
+      if (hint && hint.version === this.#membership.version && this.#membership.isLive(hint.node) && !suspects.has(hint.node)) {
+        target = hint.node;
+      } else target = this.#ownerFor(key, suspects);
+      if (!target) {
+        lastErr ??= new EdgeplaneError("BACKPLANE_UNAVAILABLE", `${what}: no eligible owner`);
+        if (suspects.size) suspects.clear();
+        await this.#wait("change", Math.min(remaining, this.#hbMs / 2));
+        continue;
+      }
+      let out: Outcome<T>;
+      try {
+        out = await attempt(target, Math.min(remaining, Math.max(100, this.#sendTimeout / 2)));
+      } catch (err) {
+        if (err instanceof EdgeplaneError) throw err;
+        out = { retry: new EdgeplaneError("BACKPLANE_UNAVAILABLE", `${what}: ${String(err)}`) };
+      }
+      if ("ok" in out) return out.ok;
+      if ("fail" in out) throw out.fail;
+      if ("redirect" in out) {
+        this.#counters.redirects++;
+        const to = out.redirect;
+        if (to && to !== target && this.#membership.isLive(to)) {
+          this.#hints.set(key.token, { node: to, version: this.#membership.version });
+          if (this.#hints.size > 50_000) this.#hints.delete(this.#hints.keys().next().value as string);
+        } else {
+          this.#hints.delete(key.token);
+          lastErr = new EdgeplaneError("BACKPLANE_UNAVAILABLE", `${what}: owners disagree (membership settling)`);
+          await this.#wait("change", Math.min(remaining, 20 * Math.min(i + 1, 10)));
+        }
+        if (i > 2) await this.#wait("change", Math.min(remaining, 10 * Math.min(i, 20)));
+        continue;
+      }
+      lastErr = out.retry;
+      if (out.suspect) {
+        suspects.add(target);
+        if (this.#hints.get(key.token)?.node === target) this.#hints.delete(key.token);
+      } else await this.#wait("change", Math.min(remaining, 50));
+    }
+  }
+
+  #classify(err: unknown, target: string, what: string): { retry: EdgeplaneError; suspect: boolean } {
+    const e = err as { code?: unknown; name?: unknown; message?: unknown };
+    const code = String(e?.code ?? ""), name = String(e?.name ?? ""), message = String(e?.message ?? "");
+    if (code === "503" || /no ?responders/i.test(name + message)) {
+      this.#counters.noResponders++;
+      return { retry: new EdgeplaneError("NO_RESPONDERS", `${what}: owner ${target} has no responders`, { target }), suspect: true };
+    }
+    if (code === "TIMEOUT" || /timeout/i.test(name + message)) {
+      this.#counters.requestTimeouts++;
+      return { retry: new EdgeplaneError("TIMEOUT", `${what}: owner ${target} did not answer in time`, { target }), suspect: true };
+    }
+    return { retry: new EdgeplaneError("BACKPLANE_UNAVAILABLE", `${what}: ${message || code || name}`, { target }), suspect: true };
+  }
+
+  async #remotePublish(target: string, req: DecodedRequest, raw: Uint8Array, timeout: number): Promise<Outcome<SeqInfo>> {
+    let resp: NatsMsgLike;
+    try {
+      resp = await this.#nc.request(this.#subjects.own(target), raw, { timeout, headers: requestHeaders(this.#headers, req) });
+    } catch (err) {
+      return this.#classify(err, target, "publish");
+    }
+    return this.#parseReply(resp, (b) => ({ seq: num(b.s, "seq"), timestamp: num(b.t, "ts") }));
+  }
+
+  #parseReply<T>(resp: NatsMsgLike, ok: (b: Record<string, unknown>) => T): Outcome<T> {
+    let b: Record<string, unknown>;
+    try {
+      b = parseJson(resp.data);
+      if ("redirect" in b) return { redirect: typeof b.redirect === "string" ? validateId(b.redirect) : null };
+      if ("err" in b) {
+        const code = String(b.err);
+        const e = new EdgeplaneError(code as EdgeplaneError["code"], String(b.msg ?? code));
+        return code === "BACKPLANE_UNAVAILABLE" || code === "CLOSED" ? { retry: e, suspect: code === "CLOSED" } : { fail: e };
+      }
+      return { ok: ok(b) };
+    } catch {
+      this.#counters.malformedDropped++;
+      return { retry: new EdgeplaneError("BAD_ENVELOPE", "malformed reply from owner"), suspect: true };
+    }
+  }
+
+  /** The room's state when this node is its active owner, connected, with no publish queued behind an activation. */
+  #activeOwned(key: RoomKey): OwnedRoom | undefined {
+    const r = this.#owned.get(key.token);
+    if (!r || r.state !== "active" || r.waiting > 0 || !this.#connected || this.#closed) return undefined;
+    return this.#ownerFor(key) === this.nodeId ? r : undefined;
+  }
+
+  /** Owner side of a publish (local or from a request). */
+  async #handlePublish(req: DecodedRequest, key: RoomKey, raw: Uint8Array): Promise<Outcome<SeqInfo>> {
+    if (this.#closed) return { retry: new EdgeplaneError("CLOSED", "owner is closing"), suspect: true };
+    const known = this.#ids.get(key.token, req.id);
+    if (known) return { ok: known };
+    const owner = this.#ownerFor(key);
+    if (owner !== this.nodeId) return { redirect: owner ?? null };
+    const r = this.#ownedRoom(req.room, key);
+    if (r.state !== "active" || r.waiting > 0) {
+      // Queue behind the activation (FIFO: promise reactions run in registration order).
+      r.waiting++;
+      try {
+        await (r.activation ?? this.#activate(r));
+      } finally {
+        r.waiting--;
+      }
+      if ((r.state as OwnedRoom["state"]) !== "active") return { redirect: this.#ownerFor(key) ?? null };
+    }
+    if (!this.#connected) return { retry: new EdgeplaneError("BACKPLANE_UNAVAILABLE", "owner is disconnected from NATS") };
+    return { ok: this.#sequence(r, req, raw) };
+  }
+
+  #sequence(r: OwnedRoom, req: DecodedRequest, raw: Uint8Array): SeqInfo {
+    const known = this.#ids.get(r.key.token, req.id);
+    if (known) return known;
+    const seq = ++r.seq;
+    const now = this.#now();
+    const timestamp = now > r.lastTs ? now : r.lastTs;
+    r.lastTs = timestamp;
+    const msg: SequencedMessage = { room: r.room, seq, timestamp, epoch: r.term, id: req.id, origin: req.origin, payload: req.payload };
+    r.ring.push(msg);
+    const info = { seq, timestamp };
+    this.#ids.set(r.key.token, req.id, info);
+    r.dirty = true;
+    this.#counters.sequenced++;
+    // Even if this publish throws (connection lost right now), the message is in the ring: subscribers repair it.
+    this.#nc.publish(this.#subjects.room(r.key.token), raw, { headers: messageHeaders(this.#headers, msg, this.nodeId, req.kind, r.encodedRoom) });
+    return info;
+  }
+
+  #onPublishRequest(msg: NatsMsgLike): void {
+    const reply = msg.reply;
+    let req: DecodedRequest;
+    try {
+      req = decodeRequest(msg);
+    } catch (err) {
+      this.#counters.malformedDropped++;
+      if (reply) this.#reply(reply, { err: (err as EdgeplaneError).code ?? "BAD_ENVELOPE", msg: String((err as Error).message) });
+      return;
+    }
+    if (!reply) {
+      this.#counters.malformedDropped++;
+      return;
+    }
+    if (req.kind === "binary" ? msg.data.byteLength > this.maxPayloadBytes : msg.data.byteLength > this.maxPayloadBytes) {
+      this.#reply(reply, { err: "PAYLOAD_TOO_LARGE", msg: "payload too large" });
+      return;
+    }
+    const key = roomKey(req.room);
+    const fast = this.#activeOwned(key);
+    if (fast) {
+      try {
+        const info = this.#sequence(fast, req, msg.data);
+        this.#reply(reply, { s: info.seq, t: info.timestamp });
+        return;
+      } catch { /* fall back to the queued path */ }
+    }
+    void this.#handlePublish(req, key, msg.data).then((out) => {
+      if ("ok" in out) this.#reply(reply, { s: out.ok.seq, t: out.ok.timestamp });
+      else if ("redirect" in out) this.#reply(reply, { redirect: out.redirect });
+      else {
+        const e = "fail" in out ? out.fail : out.retry;
+        this.#reply(reply, { err: e.code, msg: e.message });
+      }
+    }, () => this.#reply(reply, { err: "BACKPLANE_UNAVAILABLE", msg: "owner failed" }));
+  }
+
+  #reply(subject: string, body: unknown, headers?: unknown): void {
+    try {
+      this.#nc.publish(subject, body instanceof Uint8Array ? body : jsonBytes(body), headers ? { headers } : undefined);
+    } catch { /* requester times out and retries */ }
+  }
+
+  // ───────────────────────────── history and position ─────────────────────────────
+
+  #history(room: string, afterSeq: number): Promise<SequencedMessage[] | Gap> {
+    const key = roomKey(room);
+    return this.#routed<SequencedMessage[] | Gap>(key, "history", async (target, timeout) => {
+      if (target === this.nodeId) {
+        const out = await this.#ownerRoom(room, key);
+        if (!("ok" in out)) return out;
+        const r = out.ok;
+        this.#counters.historyServed++;
+        return { ok: r.ring.after(room, afterSeq, r.seq, r.term) };
+      }
+      return this.#fetchHistoryFrom(target, room, afterSeq, timeout);
+    });
+  }
+
+  async #fetchHistoryFrom(target: string, room: string, afterSeq: number, timeout: number): Promise<Outcome<SequencedMessage[] | Gap>> {
+    const all: SequencedMessage[] = [];
+    let after = afterSeq;
+    for (let page = 0; page < 10_000; page++) {
+      let resp: NatsMsgLike;
+      try {
+        resp = await this.#nc.request(this.#subjects.hist(target), jsonBytes({ op: "hist", room, after }), { timeout });
+      } catch (err) {
+        return this.#classify(err, target, "history");
+      }
+      if (resp.headers?.get("r") === "page") {
+        let msgs: SequencedMessage[];
+        try {
+          msgs = decodeHistoryPage(resp.data, room);
+        } catch {
+          this.#counters.malformedDropped++;
+          return { retry: new EdgeplaneError("BAD_ENVELOPE", "malformed history page"), suspect: true };
+        }
+        all.push(...msgs);
+        if (resp.headers.get("more") !== "1" || msgs.length === 0) return { ok: all };
+        after = msgs[msgs.length - 1].seq;
+        continue;
+      }
+      const out = this.#parseReply<Gap>(resp, (b) => {
+        const g = b.gap as Record<string, unknown>;
+        if (!g || typeof g !== "object") throw new EdgeplaneError("BAD_ENVELOPE", "bad history reply");
+        return { gap: true, room, afterSeq, oldestSeq: num(g.oldestSeq, "oldestSeq"), lastSeq: num(g.lastSeq, "lastSeq"), epoch: num(g.epoch, "epoch") };
+      });
+      if ("ok" in out && all.length) return { ok: all }; // a later page turned into a gap: return what we have
+      return out;
+    }
+    return { ok: all };
+  }
+
+  #position(room: string): Promise<Position> {
+    const key = roomKey(room);
+    return this.#routed<Position>(key, "position", async (target, timeout) => {
+      if (target === this.nodeId) {
+        const out = await this.#ownerRoom(room, key);
+        if (!("ok" in out)) return out;
+        return { ok: { seq: out.ok.seq, term: out.ok.term, owner: this.nodeId, ts: out.ok.lastTs } };
+      }
+      let resp: NatsMsgLike;
+      try {
+        resp = await this.#nc.request(this.#subjects.hist(target), jsonBytes({ op: "pos", room }), { timeout });
+      } catch (err) {
+        return this.#classify(err, target, "position");
+      }
+      return this.#parseReply(resp, (b) => ({ seq: num(b.s, "seq"), term: num(b.e, "term"), owner: validateId(b.o, "owner"), ts: num(b.t, "ts") }));
+    });
+  }
+
+  /** This node's active room state for `room`, activating it if this node is the owner. */
+  async #ownerRoom(room: string, key: RoomKey): Promise<Outcome<OwnedRoom>> {
+    if (this.#closed) return { retry: new EdgeplaneError("CLOSED", "owner is closing"), suspect: true };
+    const owner = this.#ownerFor(key);
+    if (owner !== this.nodeId) return { redirect: owner ?? null };
+    const r = this.#ownedRoom(room, key);
+    if (r.state !== "active") {
+      await this.#activate(r);
+      if ((r.state as OwnedRoom["state"]) !== "active") return { redirect: this.#ownerFor(key) ?? null };
+    }
+    return { ok: r };
+  }
+
+  #onHistRequest(msg: NatsMsgLike): void {
+    const reply = msg.reply;
+    let b: Record<string, unknown>, room: string, op: string, after = 0;
+    try {
+      b = parseJson(msg.data, 64 * 1024);
+      op = String(b.op);
+      room = validateRoom(b.room);
+      if (op === "hist") after = num(b.after, "after");
+      else if (op !== "pos") throw new EdgeplaneError("BAD_ENVELOPE", "unknown op");
+      if (!reply) throw new EdgeplaneError("BAD_ENVELOPE", "no reply subject");
+    } catch (err) {
+      this.#counters.malformedDropped++;
+      if (reply) this.#reply(reply, { err: (err as EdgeplaneError).code ?? "BAD_ENVELOPE", msg: String((err as Error).message) });
+      return;
+    }
+    const key = roomKey(room);
+    // A node that just stepped down still serves history for its ring (the successor seeds from it).
+    const held = this.#owned.get(key.token);
+    const serveHeld = op === "hist" && held && held.state === "inactive" && held.ringCurrent && this.#ownerFor(key) !== this.nodeId;
+    const work = serveHeld ? Promise.resolve({ ok: held! } as Outcome<OwnedRoom>) : this.#ownerRoom(room, key);
+    void work.then((out) => {
+      if (!("ok" in out)) {
+        if ("redirect" in out) this.#reply(reply, { redirect: out.redirect });
+        else {
+          const e = "fail" in out ? out.fail : out.retry;
+          this.#reply(reply, { err: e.code, msg: e.message });
+        }
+        return;
+      }
+      const r = out.ok;
+      if (op === "pos") {
+        this.#reply(reply, { s: r.seq, e: r.term, o: this.nodeId, t: r.lastTs });
+        return;
+      }
+      this.#counters.historyServed++;
+      const res = r.ring.after(room, after, r.seq, r.term);
+      if (!Array.isArray(res)) {
+        this.#reply(reply, { gap: { oldestSeq: res.oldestSeq, lastSeq: res.lastSeq, epoch: res.epoch } });
+        return;
+      }
+      const { bytes, next } = encodeHistoryPage(res, 0, this.#serverMax() - 1024);
+      const h = this.#headers();
+      h.set("r", "page");
+      h.set("more", next < res.length ? "1" : "0");
+      this.#reply(reply, bytes, h);
+    }, () => this.#reply(reply, { err: "BACKPLANE_UNAVAILABLE", msg: "owner failed" }));
+  }
+
+  // ───────────────────────────── helpers ─────────────────────────────
+
+  /** The server's max_payload, re-read on every heartbeat tick and reconnect (nats.js computes `info` on access). */
+  #serverMax(): number {
+    return this.#serverMaxCache ??= this.#nc.info?.max_payload ?? DEFAULT_LIMITS.maxPayloadBytes;
+  }
+
+  #wait(kind: "change" | "conn", ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const w: Waiter = { resolve: () => {} };
+      const t = setTimeout(() => w.resolve(), Math.max(0, ms));
+      w.resolve = () => {
+        clearTimeout(t);
+        resolve();
+      };
+      (kind === "change" ? this.#changeWaiters : this.#connWaiters).push(w);
+    });
+  }
+
+  #wake(kind: "change" | "conn"): void {
+    const list = kind === "change" ? this.#changeWaiters : this.#connWaiters;
+    if (kind === "change") this.#changeWaiters = [];
+    else this.#connWaiters = [];
+    for (const w of list) w.resolve();
+  }
+
+  readonly #subscriberHost: SubscriberHost = {
+    counters: this.#counters,
+    flush: () => this.#nc.flush(),
+    position: (room) => this.#position(room),
+    history: (room, after) => this.#history(room, after),
+    record: (room, seq, epoch: Epoch, ts) => {
+      this.#known.record(roomKey(room).token, seq, epoch, ts);
+      if (epoch.term > this.#epoch) this.#epoch = epoch.term;
+    },
+    delay: (ms) => new Promise((r) => setTimeout(r, ms)),
+  };
+}
+
+interface GatherEntry {
+  node: string;
+  seq: number;
+  term: number;
+  owner: string;
+  ts: number;
+  /** The replier is the active owner in its own view and refuses to step down. */
+  refuse: boolean;
+  /** The replier's history ring ends at `seq` (it can seed the new owner). */
+  ringCurrent: boolean;
+}
+
+function positive(v: number | undefined, dflt: number, name: string): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== "number" || !(v > 0) || !Number.isFinite(v)) throw new EdgeplaneError("BAD_OPTION", `${name} must be a positive number`);
+  return v;
+}
+
+/**
+ * Create a {@link NatsExchange} over a connection you made.
+ *
+ * @example
+ * ```ts
+ * import { connect } from "nats";
+ * const ex = createNatsExchange(await connect({ servers: "127.0.0.1:4222" }), { prefix: "chat" });
+ * await ex.ready();
+ * ```
+ */
+export function createNatsExchange(nc: NatsConnectionLike, opts: NatsExchangeOptions = {}): NatsExchange {
+  return new NatsExchange(nc, opts);
+}
+
