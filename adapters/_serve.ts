@@ -34,6 +34,38 @@ export interface ServeOptions {
   onListen?: (url: string) => void;
   /** Largest WebSocket message accepted (default 4 MiB); larger ones close the socket (1009). */
   maxPayloadBytes?: number;
+  /**
+   * Drain this hub on SIGTERM / SIGINT, then close the listener and exit 0: clients get a `reconnect` frame and move
+   * to another node, queues are flushed, room ownership is handed off. Without it, signals keep their default.
+   */
+  drain?: Drainable;
+}
+
+/** What `ServeOptions.drain` needs: a Hub. */
+export interface Drainable {
+  drain(): Promise<unknown>;
+}
+
+/** Register the drain-on-signal handler (once per process); `on` subscribes to a signal, `exit` ends the process. */
+export function drainOnSignals(
+  hub: Drainable | undefined,
+  close: () => Promise<void>,
+  on: (signal: "SIGTERM" | "SIGINT", handler: () => void) => void,
+  exit: (code: number) => void,
+): void {
+  if (!hub) return;
+  let started = false;
+  const handler = () => {
+    if (started) return;
+    started = true;
+    console.log("edgeplane: draining (signal)");
+    hub.drain()
+      .catch((err) => console.error("edgeplane: drain failed:", err))
+      .then(() => close())
+      .finally(() => exit(0));
+  };
+  on("SIGTERM", handler);
+  on("SIGINT", handler);
 }
 
 /**

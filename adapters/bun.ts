@@ -17,7 +17,7 @@
  */
 import { upgradeWebSocket as bunUpgradeWebSocket, websocket } from "hono/bun";
 import type { UpgradeWebSocket } from "hono/ws";
-import { announce, DEFAULT_MAX_WS_PAYLOAD, type FetchApp, resolvePort, type Served, type ServeOptions, urlOf } from "./_serve.ts";
+import { announce, DEFAULT_MAX_WS_PAYLOAD, drainOnSignals, type FetchApp, resolvePort, type Served, type ServeOptions, urlOf } from "./_serve.ts";
 
 export type { FetchApp, Served, ServeOptions };
 
@@ -57,11 +57,9 @@ export function serve(app: FetchApp, opts: ServeOptions = {}): Promise<Served> {
   });
   const url = urlOf(hostname, server.port);
   announce(opts, url);
-  return Promise.resolve({
-    url,
-    port: server.port,
-    close: async () => {
-      await server.stop(true);
-    },
-  });
+  const close = async () => {
+    await server.stop(true);
+  };
+  drainOnSignals(opts.drain, close, (sig, h) => process.once(sig, h), (code) => process.exit(code));
+  return Promise.resolve({ url, port: server.port, close });
 }

@@ -19,7 +19,7 @@
  */
 import { upgradeWebSocket as denoUpgradeWebSocket } from "hono/deno";
 import type { UpgradeWebSocket } from "hono/ws";
-import { announce, type FetchApp, resolvePort, type Served, type ServeOptions, urlOf } from "./_serve.ts";
+import { announce, drainOnSignals, type FetchApp, resolvePort, type Served, type ServeOptions, urlOf } from "./_serve.ts";
 
 export type { FetchApp, Served, ServeOptions };
 
@@ -30,6 +30,8 @@ declare const Deno: {
     handler: (request: Request) => Response | Promise<Response>,
   ): { finished: Promise<void>; shutdown(): Promise<void>; addr: { port: number } };
   env: { get(name: string): string | undefined };
+  addSignalListener(signal: "SIGTERM" | "SIGINT", handler: () => void): void;
+  exit(code: number): never;
 };
 
 /**
@@ -51,10 +53,12 @@ export const upgradeWebSocket: UpgradeWebSocket<any, any> = denoUpgradeWebSocket
  * export default fetchExport(app);
  * ```
  */
-export function fetchExport(app: FetchApp, opts: Pick<ServeOptions, "onListen"> = {}): {
+export function fetchExport(app: FetchApp, opts: Pick<ServeOptions, "onListen" | "drain"> = {}): {
   fetch: (request: Request) => Response | Promise<Response>;
   onListen: (addr: { hostname: string; port: number }) => void;
 } {
+  // Under `deno serve` the listener belongs to Deno; after draining we exit and it goes with the process.
+  drainOnSignals(opts.drain, () => Promise.resolve(), (sig, h) => Deno.addSignalListener(sig, h), (code) => Deno.exit(code));
   return {
     fetch: (request: Request) => app.fetch(request),
     onListen: (addr) => announce(opts, urlOf(addr.hostname, addr.port)),
@@ -78,7 +82,9 @@ export function serve(app: FetchApp, opts: ServeOptions = {}): Promise<Served> {
       onListen: (addr) => {
         const url = urlOf(hostname, addr.port);
         announce(opts, url);
-        resolve({ url, port: addr.port, close: () => server.shutdown() });
+        const close = () => server.shutdown();
+        drainOnSignals(opts.drain, close, (sig, h) => Deno.addSignalListener(sig, h), (code) => Deno.exit(code));
+        resolve({ url, port: addr.port, close });
       },
     }, (request) => app.fetch(request));
   });

@@ -10,7 +10,7 @@
  * | `POST /poll/:token`   | client frames for a long-poll session                                  |
  * | `DELETE /poll/:token` | end a long-poll session                                                |
  * | `POST /publish?room=` | server-side publish of the request body (only with `publishRoute`)     |
- * | `GET  /metrics`       | hub counters as JSON (only with `metricsRoute`)                        |
+ * | `GET  /metrics`       | hub counters as JSON, or Prometheus text with `?format=prometheus` (only with `metricsRoute`) |
  *
  * `authorize(request, room, action)` is asked for every join and publish (the upgrade / stream-opening request is
  * the one passed); a denial is answered with a `FORBIDDEN` error frame carrying the frame's `ref` and `room`.
@@ -21,6 +21,7 @@ import { Hono } from "hono";
 import type { UpgradeWebSocket, WSContext } from "hono/ws";
 import { EdgeplaneError } from "../src/errors.ts";
 import type { Hub, HubAction } from "../src/hub.ts";
+import { prometheusText } from "../src/metrics.ts";
 import type { QueueOptions } from "../src/local/queue.ts";
 import type { ConnectionAuthorizer } from "../src/transport/connection.ts";
 import { LongPollTransport, type LongPollOptions } from "../src/transport/long-poll.ts";
@@ -152,7 +153,17 @@ export function edgeplaneRoutes(hub: Hub, opts: EdgeplaneRoutesOptions = {}): Ed
     });
   }
   if (opts.metricsRoute) {
-    app.get("/metrics", (c) => c.json({ ...hub.metrics(), sseSessions: sse.size, pollSessions: poll.size }));
+    // JSON by default; Prometheus text with `?format=prometheus` or `Accept: text/plain`.
+    app.get("/metrics", (c) => {
+      const m = hub.metrics();
+      const wantsText = c.req.query("format") === "prometheus" || (c.req.header("accept") ?? "").startsWith("text/plain");
+      if (wantsText) {
+        return c.body(prometheusText(m, { sseSessions: sse.size, pollSessions: poll.size }), 200, {
+          "content-type": "text/plain; version=0.0.4; charset=utf-8",
+        });
+      }
+      return c.json({ ...m, sseSessions: sse.size, pollSessions: poll.size });
+    });
   }
 
   return {

@@ -19,7 +19,7 @@
 import { serve as honoServe, upgradeWebSocket as nodeUpgradeWebSocket } from "@hono/node-server";
 import type { UpgradeWebSocket } from "hono/ws";
 import { WebSocketServer } from "ws";
-import { announce, DEFAULT_MAX_WS_PAYLOAD, type FetchApp, resolvePort, type Served, type ServeOptions, urlOf } from "./_serve.ts";
+import { announce, DEFAULT_MAX_WS_PAYLOAD, drainOnSignals, type FetchApp, resolvePort, type Served, type ServeOptions, urlOf } from "./_serve.ts";
 
 export type { FetchApp, Served, ServeOptions };
 
@@ -51,17 +51,15 @@ export function serve(app: FetchApp, opts: ServeOptions = {}): Promise<Served> {
       (info) => {
         const url = urlOf(hostname, info.port);
         announce(opts, url);
-        resolve({
-          url,
-          port: info.port,
-          close: () =>
-            new Promise<void>((done) => {
-              for (const ws of wss.clients) ws.terminate();
-              wss.close();
-              server.close(() => done());
-              (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-            }),
-        });
+        const close = () =>
+          new Promise<void>((done) => {
+            for (const ws of wss.clients) ws.terminate();
+            wss.close();
+            server.close(() => done());
+            (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+          });
+        drainOnSignals(opts.drain, close, (sig, h) => process.once(sig, h), (code) => process.exit(code));
+        resolve({ url, port: info.port, close });
       },
     );
     server.once("error", reject);

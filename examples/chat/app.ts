@@ -2,7 +2,8 @@
  * The chat demo app: the page, its script and the edgeplane routes on one Hono app. The same app runs on Node
  * (`node.ts`), Deno (`deno.ts`) and Bun (`bun.ts`); only the WebSocket helper and the environment differ.
  *
- * Settings come from the environment: `EDGEPLANE_QUEUE_BYTES` (per-connection budget), `EDGEPLANE_SLOW_CONSUMER_MS`,
+ * Settings come from the environment: `NATS_URL`, `NODE_ID`, `EDGEPLANE_PREFIX` (backplane, see `exchange.ts`),
+ * `EDGEPLANE_HEARTBEAT_MS` (cluster heartbeat), `EDGEPLANE_PUBLISH_ROUTE=1` (mount `POST /publish`), `EDGEPLANE_QUEUE_BYTES` (per-connection budget), `EDGEPLANE_SLOW_CONSUMER_MS`,
  * `EDGEPLANE_SSE_HEARTBEAT_MS`, `EDGEPLANE_POLL_IDLE_MS`. Rooms named `private:*` are refused (the authorize hook).
  *
  * @module
@@ -13,6 +14,7 @@ import { Hub } from "../../src/hub.ts";
 import { edgeplaneRoutes, type EdgeplaneRoutes } from "../../adapters/hono.ts";
 import { CHAT_HTML } from "./page.ts";
 import { bundle } from "./bundle.ts";
+import { exchangeFromEnv } from "./exchange.ts";
 
 /**
  * What the runtime entry passes in.
@@ -43,6 +45,8 @@ export interface ChatApp {
   hub: Hub;
   routes: EdgeplaneRoutes;
   close(): Promise<void>;
+  /** Graceful drain: clients are told to reconnect elsewhere, ownership handed off, then everything closed. */
+  drain(): Promise<void>;
 }
 
 /**
@@ -60,9 +64,16 @@ export async function createChatApp(opts: ChatAppOptions): Promise<ChatApp> {
     return v !== undefined && v !== "" && Number.isFinite(Number(v)) ? Number(v) : undefined;
   };
   const [appJs, clientJs] = await Promise.all([bundle("app"), bundle("client")]);
-  // Cluster features on: presence carries each member's join `meta` (the name shown in "Online here").
-  const hub = new Hub({ cluster: true });
+  // The backplane comes from the environment (NATS_URL → NATS, else memory). Cluster features on: presence across
+  // nodes (the names in "Online here"), sendTo/ask between nodes, drain.
+  const chosen = await exchangeFromEnv(opts.env);
+  const hub: Hub = new Hub({
+    exchange: chosen.exchange,
+    cluster: { heartbeatMs: num("EDGEPLANE_HEARTBEAT_MS") },
+    onAsk: (data): unknown => ({ node: hub.nodeId, connections: hub.metrics().connections, echo: data }),
+  });
   await hub.ready();
+  console.log(`edgeplane chat node=${hub.nodeId} exchange=${chosen.describe}`);
   const routes = edgeplaneRoutes(hub, {
     upgradeWebSocket: opts.upgradeWebSocket,
     authorize: (_request, room) => !room.startsWith("private:"),
@@ -70,6 +81,7 @@ export async function createChatApp(opts: ChatAppOptions): Promise<ChatApp> {
     sse: { heartbeatMs: num("EDGEPLANE_SSE_HEARTBEAT_MS") },
     poll: { idleMs: num("EDGEPLANE_POLL_IDLE_MS") },
     metricsRoute: true,
+    publishRoute: opts.env("EDGEPLANE_PUBLISH_ROUTE") === "1",
   });
   const js = { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-cache" };
   const app = new Hono();
@@ -84,6 +96,12 @@ export async function createChatApp(opts: ChatAppOptions): Promise<ChatApp> {
     async close() {
       routes.close();
       await hub.close();
+      await chosen.release();
+    },
+    async drain() {
+      await hub.drain();
+      routes.close();
+      await chosen.release();
     },
   };
 }

@@ -7,11 +7,5 @@ import { serve, upgradeWebSocket } from "../../adapters/bun.ts";
 import { createChatApp } from "./app.ts";
 
 const chat = await createChatApp({ upgradeWebSocket, env: (k) => process.env[k] });
-const server = await serve(chat.app);
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.once(sig, async () => {
-    await chat.close();
-    await server.close();
-    process.exit(0);
-  });
-}
+// SIGTERM / SIGINT drain the node: clients move to another node, rooms are handed off, then the process exits.
+await serve(chat.app, { drain: chat });

@@ -11,4 +11,5 @@ declare const Deno: { env: { get(name: string): string | undefined } };
 
 const chat = await createChatApp({ upgradeWebSocket, env: (k) => Deno.env.get(k) });
 
-export default fetchExport(chat.app);
+// SIGTERM / SIGINT drain the node: clients move to another node, rooms are handed off, then the process exits.
+export default fetchExport(chat.app, { drain: chat });

@@ -27,8 +27,13 @@ export type { BackoffOptions };
  * ```
  */
 export interface ClientOptions {
-  /** Base URL where the routes are mounted (`/ws`, `/sse`, `/poll` are appended), e.g. `location.origin`. */
-  url: string | URL;
+  /**
+   * Base URL where the routes are mounted (`/ws`, `/sse`, `/poll` are appended), e.g. `location.origin`; or several
+   * nodes' URLs. With several, the client moves to the next one whenever its connection drops, a node cannot be
+   * reached on any transport, or the node asks clients to reconnect elsewhere (drain) — and resumes every room by
+   * seq there (no sticky sessions).
+   */
+  url: string | URL | Array<string | URL>;
   /** Transports to try, in order (default `["ws", "sse", "poll"]`). */
   transports?: TransportKind[];
   /** WebSocket constructor (default `globalThis.WebSocket`). */
@@ -145,7 +150,8 @@ export class ClientError extends Error {
  */
 export class EdgeplaneClient {
   readonly #opts: ClientOptions;
-  readonly #base: URL;
+  readonly #bases: URL[];
+  #baseIndex = 0;
   readonly #order: TransportKind[];
   readonly #env: LinkEnv;
   readonly #listeners = new Map<keyof ClientEvents, Set<(e: never) => void>>();
@@ -165,7 +171,8 @@ export class EdgeplaneClient {
 
   constructor(opts: ClientOptions) {
     this.#opts = opts;
-    this.#base = new URL(String(opts.url));
+    this.#bases = (Array.isArray(opts.url) ? opts.url : [opts.url]).map((u) => new URL(String(u)));
+    if (this.#bases.length === 0) throw new ClientError("BAD_OPTION", "at least one url is needed");
     this.#order = opts.transports?.length ? [...opts.transports] : ["ws", "sse", "poll"];
     const f = opts.fetch ?? globalThis.fetch;
     this.#env = { WebSocket: opts.WebSocket, fetch: (...a: Parameters<typeof fetch>) => Promise.resolve().then(() => f(...a)), pollWaitMs: opts.pollWaitMs ?? 25_000 };
@@ -175,6 +182,11 @@ export class EdgeplaneClient {
   /** Current state. */
   get state(): ClientState {
     return this.#state;
+  }
+
+  /** Base URL of the current (or last) link. */
+  get url(): string {
+    return this.#bases[this.#baseIndex % this.#bases.length].href;
   }
 
   /** Transport of the current (or last) link. */
@@ -296,7 +308,7 @@ export class EdgeplaneClient {
     const timeout = setTimeout(() => {
       if (!welcomed) link?.close();
     }, this.#opts.connectTimeoutMs ?? 5000);
-    link = LINKS[kind](this.#base, {
+    link = LINKS[kind](this.#bases[this.#baseIndex % this.#bases.length], {
       frame: (f) => {
         if (this.#link !== link || this.#state === "closed") return;
         if (f.t === "welcome") {
@@ -324,11 +336,13 @@ export class EdgeplaneClient {
     let delay: number;
     if (welcomed) {
       this.#failures = 0;
+      this.#baseIndex++; // a dropped connection resumes on the next node (the same one when there is only one)
       delay = backoffDelay(this.#attempt++, { ...this.#opts.backoff, initialMs: Math.min(this.#opts.backoff?.initialMs ?? 250, 100) });
     } else {
       // This transport could not connect: try the next one right away; back off after a full round.
       this.#index++;
       this.#failures++;
+      if (this.#index % this.#order.length === 0) this.#baseIndex++; // every transport failed here: next node
       delay = this.#failures % this.#order.length === 0 ? backoffDelay(this.#attempt++, this.#opts.backoff) : 0;
     }
     this.#timer = setTimeout(() => {
