@@ -116,3 +116,18 @@ export {
   type NatsSubscriptionLike,
 } from "./src/exchange/nats/nats-exchange.ts";
 export { connectNats, type ConnectNatsOptions, NATS_CONNECT_DEFAULTS } from "./src/exchange/nats/connect.ts";
+
+// ---- Redis exchange and chain (issue 7) ----
+export {
+  RedisExchange,
+  type RedisCommandClient,
+  type RedisExchangeOptions,
+  type RedisSeqInfo,
+  type RedisSubscriberClient,
+} from "./src/exchange/redis.ts";
+export { connectRedis, type ConnectRedisOptions } from "./src/exchange/redis-connect.ts";
+export { chain, ChainExchange, type ChainMember, type ChainOptions } from "./src/exchange/chain.ts";
+export type { RelayResult, RoomPosition } from "./src/exchange/exchange.ts";
+
+// ---- metrics ----
+export { prometheusText } from "./src/metrics.ts";

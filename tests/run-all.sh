@@ -22,7 +22,7 @@ for rt in $RUNTIMES; do
   case $rt in
     node) run node tsx --test --test-concurrency=1 "${FILES[@]}" ;;
     deno) NO_COLOR=1 run deno deno test -A --no-check "${FILES[@]}" ;;
-    bun)  run bun bun test "${FILES[@]/#/./}" ;;
+    bun)  run bun bun test --timeout 120000 "${FILES[@]/#/./}" ;;
   esac
 done
 status=0

@@ -3,7 +3,7 @@
  * (`node.ts`), Deno (`deno.ts`) and Bun (`bun.ts`); only the WebSocket helper and the environment differ.
  *
  * Settings come from the environment: `NATS_URL`, `NODE_ID`, `EDGEPLANE_PREFIX` (backplane, see `exchange.ts`),
- * `EDGEPLANE_HEARTBEAT_MS` (cluster heartbeat), `EDGEPLANE_PUBLISH_ROUTE=1` (mount `POST /publish`), `EDGEPLANE_QUEUE_BYTES` (per-connection budget), `EDGEPLANE_SLOW_CONSUMER_MS`,
+ * `EDGEPLANE_HEARTBEAT_MS` (cluster heartbeat), `EDGEPLANE_PUBLISH_ROUTE=1` (mount `POST /publish`), `EDGEPLANE_ADMIN_ROUTES=1` (mount `cluster-routes.ts`), `EDGEPLANE_QUEUE_BYTES` (per-connection budget), `EDGEPLANE_SLOW_CONSUMER_MS`,
  * `EDGEPLANE_SSE_HEARTBEAT_MS`, `EDGEPLANE_POLL_IDLE_MS`. Rooms named `private:*` are refused (the authorize hook).
  *
  * @module
@@ -15,6 +15,7 @@ import { edgeplaneRoutes, type EdgeplaneRoutes } from "../../adapters/hono.ts";
 import { CHAT_HTML } from "./page.ts";
 import { bundle } from "./bundle.ts";
 import { exchangeFromEnv } from "./exchange.ts";
+import { clusterRoutes } from "./cluster-routes.ts";
 
 /**
  * What the runtime entry passes in.
@@ -89,6 +90,7 @@ export async function createChatApp(opts: ChatAppOptions): Promise<ChatApp> {
   app.get("/app.js", () => new Response(appJs, { headers: js }));
   app.get("/client.js", () => new Response(clientJs, { headers: js }));
   app.route("/", routes.app);
+  if (opts.env("EDGEPLANE_ADMIN_ROUTES") === "1") app.route("/", clusterRoutes(hub));
   return {
     app,
     hub,

@@ -12,6 +12,8 @@ export interface SeqInfo {
   seq: number;
   /** Milliseconds since the epoch, never decreasing within a room. */
   timestamp: number;
+  /** Epoch the seq was assigned under, when the exchange reports it (the chain relays with it). */
+  epoch?: number;
 }
 
 /** A message as delivered by an exchange. */
@@ -71,6 +73,16 @@ export interface SubscribeOptions {
 /** Stops a subscription; idempotent. */
 export type Unsubscribe = () => void;
 
+/** A room's sequencer position, as used to seed a new authority (chain extension). */
+export interface RoomPosition {
+  seq: number;
+  epoch: number;
+  timestamp: number;
+}
+
+/** Outcome of {@link Exchange.relay}: stored and delivered, already held, or another id holds that seq. */
+export type RelayResult = "ok" | "dup" | "conflict";
+
 /** Lifecycle state of an exchange. */
 export type ExchangeState = "connecting" | "ready" | "degraded" | "closed";
 
@@ -105,6 +117,28 @@ export interface Exchange {
   status(): ExchangeStatus;
   /** Drain: finish in-flight publishes, hand off, close. Idempotent. */
   close(): Promise<void>;
+
+  // ---- Optional chain extension (DESIGN §6; implemented by memory and redis). A chain member that is relayed to must
+  // implement `relay`; a member that becomes the authority after another must implement `seed` (or `relay`); a member
+  // that hands authority away must implement `seal`; `positions` lets the chain seed every room, not just active ones.
+
+  /**
+   * Store and deliver an already-sequenced message unchanged (room, seq, epoch, timestamp, id, origin, payload) to
+   * every subscriber of this exchange. Idempotent by (room, seq, id); out-of-order relays are fine (subscribers
+   * reorder). Raises the room's counter to at least `msg.seq` (timestamp and epoch likewise) and marks it foreign, so
+   * the next message this exchange sequences itself continues at counter + 1 under epoch + 1.
+   */
+  relay?(msg: SequencedMessage): Promise<RelayResult>;
+  /** Raise a room's counter to `position` (max-merge, marks it foreign like `relay`), without a message. */
+  seed?(room: string, position: RoomPosition): Promise<void>;
+  /**
+   * Hand sequencing to `authority` for good: afterwards `publish` rejects with BACKPLANE_UNAVAILABLE and
+   * `details.sealedBy = authority` (relay, history and subscriptions keep working). Shared by every node on this
+   * backplane; the first seal wins and is returned.
+   */
+  seal?(authority: string): Promise<string>;
+  /** Every room this exchange holds a counter for (for seeding a new authority before the old one goes away). */
+  positions?(): AsyncIterable<RoomPosition & { room: string }>;
 }
 
 /**

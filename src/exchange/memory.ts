@@ -13,6 +13,8 @@ import type {
   ExchangeEvent,
   ExchangeStatus,
   Gap,
+  RelayResult,
+  RoomPosition,
   SeqInfo,
   SequencedMessage,
   SubscribeOptions,
@@ -28,6 +30,13 @@ interface Sub {
 interface RoomState {
   seq: number;
   lastTs: number;
+  /** Epoch of the last message sequenced or relayed here. */
+  epoch: number;
+  /** Counter raised by a relay/seed from another sequencer: the next local sequence starts epoch + 1. */
+  foreign: boolean;
+  /** Highest seq delivered to subscribers (contiguous); relays beyond it wait in `relayPending`. */
+  delivered: number;
+  relayPending: Map<number, SequencedMessage>;
   history: HistoryRing;
   subs: Set<Sub>;
   /** Recent ids → seq info, for idempotent retries. */
@@ -71,7 +80,17 @@ export class MemoryBus {
   room(name: string): RoomState {
     let r = this.#rooms.get(name);
     if (!r) {
-      r = { seq: 0, lastTs: 0, history: new HistoryRing(this.#limits), subs: new Set(), ids: new Map() };
+      r = {
+        seq: 0,
+        lastTs: 0,
+        epoch: 1,
+        foreign: false,
+        delivered: 0,
+        relayPending: new Map(),
+        history: new HistoryRing(this.#limits),
+        subs: new Set(),
+        ids: new Map(),
+      };
       this.#rooms.set(name, r);
     }
     return r;
@@ -82,16 +101,82 @@ export class MemoryBus {
     const r = this.room(room);
     const known = r.ids.get(id);
     if (known) return known;
+    if (this.sealedBy) {
+      throw new EdgeplaneError("BACKPLANE_UNAVAILABLE", `sequencing moved to "${this.sealedBy}" (migration)`, { sealedBy: this.sealedBy });
+    }
+    if (r.foreign) {
+      r.epoch++;
+      r.foreign = false;
+    }
     const seq = ++r.seq;
     const timestamp = Math.max(this.#now(), r.lastTs);
     r.lastTs = timestamp;
-    const msg: SequencedMessage = { room, seq, timestamp, epoch: 1, id, origin, payload };
-    r.history.push(msg);
-    const info = { seq, timestamp };
+    const msg: SequencedMessage = { room, seq, timestamp, epoch: r.epoch, id, origin, payload };
+    const info = { seq, timestamp, epoch: r.epoch };
     r.ids.set(id, info);
     if (r.ids.size > this.#idCacheSize) r.ids.delete(r.ids.keys().next().value as string);
-    this.enqueue(...Array.from(r.subs, (sub) => () => sub.node.deliver(sub, msg)));
+    this.#emit(r, msg);
     return info;
+  }
+
+  /** The authority sequencing was handed to (see {@link MemoryExchange.seal}), or "". */
+  sealedBy = "";
+
+  #emit(r: RoomState, msg: SequencedMessage): void {
+    r.history.push(msg);
+    r.delivered = msg.seq;
+    r.relayPending.delete(msg.seq);
+    this.enqueue(...Array.from(r.subs, (sub) => () => sub.node.deliver(sub, msg)));
+    for (let next = r.relayPending.get(r.delivered + 1); next; next = r.relayPending.get(r.delivered + 1)) {
+      r.relayPending.delete(next.seq);
+      r.history.push(next);
+      r.delivered = next.seq;
+      const m = next;
+      this.enqueue(...Array.from(r.subs, (sub) => () => sub.node.deliver(sub, m)));
+    }
+  }
+
+  /** @internal Store and deliver an already-sequenced message (chain relay). */
+  relay(msg: SequencedMessage): RelayResult {
+    const r = this.room(msg.room);
+    const held = r.relayPending.get(msg.seq) ?? this.#held(r, msg.room, msg.seq);
+    if (held) return held.id === msg.id ? "dup" : "conflict";
+    if (msg.seq > r.seq) {
+      r.seq = msg.seq;
+      r.foreign = true;
+    }
+    r.lastTs = Math.max(r.lastTs, msg.timestamp);
+    r.epoch = Math.max(r.epoch, msg.epoch);
+    if (msg.seq <= r.delivered) return "dup"; // older than what subscribers already passed; nothing to fill
+    if (msg.seq === r.delivered + 1) this.#emit(r, msg);
+    else {
+      r.relayPending.set(msg.seq, msg);
+      // A hole that never fills must not stall the room forever: past 1000 waiting, skip to the oldest waiting.
+      if (r.relayPending.size > 1000) this.#emit(r, r.relayPending.get(Math.min(...r.relayPending.keys()))!);
+    }
+    return "ok";
+  }
+
+  /** @internal Raise a room's counter (chain seed). */
+  seed(room: string, pos: RoomPosition): void {
+    const r = this.room(room);
+    if (pos.seq > r.seq || (pos.seq === r.seq && pos.epoch > r.epoch)) {
+      r.seq = Math.max(r.seq, pos.seq);
+      r.delivered = Math.max(r.delivered, pos.seq);
+      r.lastTs = Math.max(r.lastTs, pos.timestamp);
+      r.epoch = Math.max(r.epoch, pos.epoch);
+      r.foreign = true;
+    }
+  }
+
+  /** @internal Rooms with a counter. */
+  *positions(): Generator<RoomPosition & { room: string }> {
+    for (const [room, r] of this.#rooms) if (r.seq > 0) yield { room, seq: r.seq, epoch: r.epoch, timestamp: r.lastTs };
+  }
+
+  #held(r: RoomState, room: string, seq: number): SequencedMessage | undefined {
+    const h = r.history.after(room, seq - 1, r.delivered, r.epoch);
+    return Array.isArray(h) && h.length > 0 && h[0].seq === seq ? h[0] : undefined;
   }
 
   /**
@@ -170,19 +255,19 @@ export class MemoryExchange implements Exchange {
     const entry = { room, sub };
     this.#bus.enqueue(() => {
       if (this.#closed) return;
-      let position = r.seq;
-      if (opts.fromSeq !== undefined && opts.fromSeq <= r.seq) {
-        const held = r.history.after(room, opts.fromSeq - 1, r.seq, 1);
+      let position = r.delivered;
+      if (opts.fromSeq !== undefined && opts.fromSeq <= r.delivered) {
+        const held = r.history.after(room, opts.fromSeq - 1, r.delivered, r.epoch);
         if (Array.isArray(held)) {
           position = opts.fromSeq - 1;
         } else {
           position = held.oldestSeq - 1;
-          sub.onEvent?.({ type: "discontinuity", room, afterSeq: opts.fromSeq - 1, nextSeq: held.oldestSeq, epoch: 1, reason: "history evicted" });
+          sub.onEvent?.({ type: "discontinuity", room, afterSeq: opts.fromSeq - 1, nextSeq: held.oldestSeq, epoch: r.epoch, reason: "history evicted" });
         }
       }
-      sub.onEvent?.({ type: "position", room, seq: position, epoch: 1 });
-      if (position < r.seq) {
-        const held = r.history.after(room, position, r.seq, 1);
+      sub.onEvent?.({ type: "position", room, seq: position, epoch: r.epoch });
+      if (position < r.delivered) {
+        const held = r.history.after(room, position, r.delivered, r.epoch);
         if (Array.isArray(held)) for (const m of held) this.deliver(sub, m);
       }
       r.subs.add(sub);
@@ -202,10 +287,72 @@ export class MemoryExchange implements Exchange {
         throw new EdgeplaneError("BAD_OPTION", "afterSeq must be a non-negative integer");
       }
       const r = this.#bus.room(room);
-      return Promise.resolve(r.history.after(room, afterSeq, r.seq, 1));
+      return Promise.resolve(r.history.after(room, afterSeq, r.delivered, r.epoch));
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * Chain extension: store and deliver an already-sequenced message unchanged (see {@link Exchange.relay}).
+   *
+   * @example
+   * ```ts
+   * await ex.relay({ room: "r", seq: 7, timestamp: Date.now(), epoch: 2, id: "abc", origin: "n1", payload: "x" });
+   * ```
+   */
+  relay(msg: SequencedMessage): Promise<RelayResult> {
+    try {
+      this.#assertOpen();
+      validateRoom(msg.room);
+      return Promise.resolve(this.#bus.relay(msg));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Chain extension: raise a room's counter (see {@link Exchange.seed}).
+   *
+   * @example
+   * ```ts
+   * await ex.seed("lobby", { seq: 120, epoch: 4, timestamp: Date.now() });
+   * ```
+   */
+  seed(room: string, position: RoomPosition): Promise<void> {
+    try {
+      this.#assertOpen();
+      validateRoom(room);
+      this.#bus.seed(room, position);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Chain extension: hand sequencing of this bus to `authority` for good (see {@link Exchange.seal}).
+   *
+   * @example
+   * ```ts
+   * await oldBus.seal("nats");
+   * ```
+   */
+  seal(authority: string): Promise<string> {
+    if (!this.#bus.sealedBy) this.#bus.sealedBy = authority;
+    return Promise.resolve(this.#bus.sealedBy);
+  }
+
+  /**
+   * Chain extension: every room with a counter on this bus.
+   *
+   * @example
+   * ```ts
+   * for await (const p of ex.positions()) console.log(p.room, p.seq);
+   * ```
+   */
+  async *positions(): AsyncGenerator<RoomPosition & { room: string }> {
+    for (const p of this.#bus.positions()) yield p;
   }
 
   ready(): Promise<void> {

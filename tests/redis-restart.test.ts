@@ -1,0 +1,231 @@
+// Redis failure modes: restarted empty mid-stream (epoch bump + discontinuity, nothing crashes) and a subscriber that
+// Redis disconnects mid-stream (the missed messages are repaired from history, not hidden).
+import { after, before, describe, it } from "node:test";
+import { assert, assertEquals } from "@std/assert";
+import { createClient } from "redis";
+import { connectRedis } from "../src/exchange/redis-connect.ts";
+import { RedisExchange } from "../src/exchange/redis.ts";
+import type { ExchangeEvent, SequencedMessage } from "../src/exchange/exchange.ts";
+import { isEdgeplaneError } from "../src/errors.ts";
+import { type RedisServer, startRedis } from "./helpers/redis-server.ts";
+import { start, waitUntil } from "./helpers/process.ts";
+import { runtimeCommand } from "./helpers/migration.ts";
+import { spawnSync } from "node:child_process";
+
+function sink(ex: RedisExchange, room: string) {
+  const got: SequencedMessage[] = [];
+  const events: ExchangeEvent[] = [];
+  const unsub = ex.subscribe(room, (m) => got.push(m), { onEvent: (e) => events.push(e) });
+  return { got, events, unsub, positioned: () => events.some((e) => e.type === "position") };
+}
+
+describe("redis exchange: failures", () => {
+  let server: RedisServer;
+  let a: RedisExchange, b: RedisExchange;
+  before(async () => {
+    server = await startRedis();
+    [a, b] = await Promise.all(["ra", "rb"].map((nodeId) => connectRedis(server.url, { nodeId, timeoutMs: 1000, sweepIntervalMs: 500 })));
+  });
+  after(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+    await server?.stop();
+  });
+
+  it("Redis restarted empty mid-stream: epoch bumps, subscribers report a discontinuity, nothing crashes", { timeout: 120_000 }, async () => {
+    const room = "restart-room";
+    const s = sink(b, room);
+    await waitUntil(s.positioned, "positioned");
+    const acked: Array<{ seq: number; epoch: number; payload: string }> = [];
+    let failed = 0;
+    let n = 0;
+    const publishOne = async () => {
+      const payload = `m${n++}`;
+      try {
+        const info = await a.publish(room, payload);
+        acked.push({ seq: info.seq, epoch: info.epoch, payload });
+      } catch (err) {
+        assert(isEdgeplaneError(err, "BACKPLANE_UNAVAILABLE"), `typed failure, got ${err}`);
+        failed++;
+      }
+    };
+    for (let i = 0; i < 100; i++) await publishOne();
+    const epochBefore = acked[acked.length - 1].epoch;
+    await waitUntil(() => s.got.length >= 100, "first 100 delivered");
+    await server.restartEmpty();
+    // Keep publishing through the outage (bounded): failures are typed, then the stream resumes.
+    const deadline = Date.now() + 60_000; // generous: the shared test machine is sometimes heavily loaded
+    for (let i = 0; i < 20_000 && acked.length < 200 && Date.now() < deadline; i++) {
+      await publishOne();
+      if (acked.length < 101) await new Promise((r) => setTimeout(r, 5));
+    }
+    assertEquals(acked.length, 200, `resumed after restart (failed ${failed})`);
+    const post = acked.slice(100);
+    const epochAfter = post[0].epoch;
+    assert(epochAfter > epochBefore, `epoch bumped: ${epochBefore} -> ${epochAfter}`);
+    // The counter restarted (Redis lost it) under a new epoch; a publish that timed out during the reconnect may
+    // still have taken a seq, hence "<= 1 + failed".
+    assert(post[0].seq <= 1 + failed && post[0].seq < 100, `the counter restarted: first seq ${post[0].seq}`);
+    await waitUntil(() => s.got.some((m) => m.payload === post[post.length - 1].payload), "post-restart messages delivered", 30_000).catch((err) => {
+      console.log(`[redis restart] stuck: got=${s.got.length} last=${JSON.stringify(s.got.slice(-3).map((m) => [m.epoch, m.seq]))} post=${JSON.stringify(post.slice(0, 3).map((x) => [x.epoch, x.seq]))}..${JSON.stringify(post.slice(-1).map((x) => [x.epoch, x.seq]))} events=${JSON.stringify(s.events)} b=${JSON.stringify(b.status())}`);
+      throw err;
+    });
+    const disc = s.events.filter((e) => e.type === "discontinuity");
+    assert(disc.length >= 1, "the subscriber reported a discontinuity");
+    assertEquals(disc[0].type === "discontinuity" && disc[0].afterSeq, 100);
+    // Delivered: strictly increasing per epoch, no duplicates, every acked post-restart message exactly once.
+    const ids = new Set(s.got.map((m) => m.id));
+    assertEquals(ids.size, s.got.length, "no duplicate deliveries");
+    for (let i = 1; i < s.got.length; i++) {
+      const p = s.got[i - 1], m = s.got[i];
+      assert(m.epoch > p.epoch || m.seq === p.seq + 1, `order at ${i}: ${p.epoch}/${p.seq} -> ${m.epoch}/${m.seq}`);
+    }
+    const delivered = new Set(s.got.map((m) => m.payload as string));
+    for (const x of acked) assert(delivered.has(x.payload), `acked ${x.payload} delivered`);
+    assert(b.status().epoch >= epochAfter && a.status().epoch >= epochAfter, "both nodes know the new epoch");
+    console.log(`[redis restart] acked=${acked.length} failedDuringOutage=${failed} delivered=${s.got.length} epoch ${epochBefore}->${epochAfter} discontinuities=${disc.length}`);
+    s.unsub();
+  });
+
+  it("a subscriber Redis disconnects mid-stream repairs the missed messages from history", { timeout: 120_000 }, async () => {
+    const room = "kill-room";
+    const s = sink(b, room);
+    await waitUntil(s.positioned, "positioned");
+    const admin = createClient({ url: server.url });
+    admin.on("error", () => {});
+    await admin.connect();
+    try {
+      const total = 600;
+      let killed = 0;
+      for (let i = 0; i < total; i++) {
+        await a.publish(room, `k${i}`);
+        if (i === 200 || i === 400) killed += Number(await admin.sendCommand(["CLIENT", "KILL", "TYPE", "pubsub"]));
+      }
+      assert(killed >= 2, "pub/sub connections were dropped");
+      await waitUntil(() => s.got.length >= total, `all ${total} delivered`, 30_000);
+      assertEquals(s.got.map((m) => m.payload), Array.from({ length: total }, (_, i) => `k${i}`), "in order, none missing");
+      const base = s.got[0].seq;
+      assertEquals(s.got.map((m) => m.seq), Array.from({ length: total }, (_, i) => base + i));
+      assertEquals(s.events.filter((e) => e.type === "discontinuity").length, 0, "history covered the gap");
+      console.log(`[redis kill] delivered=${s.got.length} gapsRepaired=${b.status().counters.gapsRepaired} reconnects=${b.status().counters.reconnects}`);
+    } finally {
+      await admin.close();
+      s.unsub();
+    }
+  });
+
+  it("a hung Redis: publish rejects with BACKPLANE_UNAVAILABLE within timeoutMs; a retry with the same id is idempotent", { timeout: 120_000 }, async () => {
+    const room = "hang-room";
+    const s = sink(b, room);
+    await waitUntil(s.positioned, "positioned");
+    await a.publish(room, "before");
+    const id = "hung0000000000000000000000000001";
+    server.child.kill("SIGSTOP");
+    try {
+      const err = await a.publish(room, "during", { id }).then(() => undefined, (e) => e);
+      assert(isEdgeplaneError(err, "BACKPLANE_UNAVAILABLE"), `typed timeout, got ${err}`);
+    } finally {
+      server.child.kill("SIGCONT");
+    }
+    // The timed-out command may still have run once Redis woke up; retrying with the same id cannot duplicate it.
+    const retry = await a.publish(room, "during", { id });
+    const after = await a.publish(room, "after");
+    assertEquals(after.seq, retry.seq + 1);
+    await waitUntil(() => s.got.some((m) => m.payload === "after"), "delivered after the hang", 30_000);
+    assertEquals(s.got.map((m) => m.payload), ["before", "during", "after"]);
+    s.unsub();
+  });
+
+  it("a reconnected subscriber whose missed messages left history reports a discontinuity, then continues", { timeout: 120_000 }, async () => {
+    const p = await connectRedis(server.url, { nodeId: "sp", prefix: "small", historySize: 10 });
+    // q brings its own node-redis clients; its subscriber logs in as an ACL user that the test switches off while the
+    // burst below is sequenced, so it surely cannot reconnect before most of the burst left the 10-message history.
+    const admin = createClient({ url: server.url });
+    admin.on("error", () => {});
+    await admin.connect();
+    await admin.sendCommand(["ACL", "SETUSER", "qsub", "on", ">pw", "~*", "&*", "+@all"]);
+    const qClient = createClient({ url: server.url, disableOfflineQueue: true });
+    const qSub = createClient({ url: server.url.replace("redis://", "redis://qsub:pw@"), socket: { reconnectStrategy: () => 50 } });
+    qClient.on("error", () => {});
+    qSub.on("error", () => {});
+    await Promise.all([qClient.connect(), qSub.connect()]);
+    const q = new RedisExchange({ client: qClient, subscriber: qSub, nodeId: "sq", prefix: "small", historySize: 10 });
+    await q.ready();
+    try {
+      const room = "evicted-room";
+      const s = sink(q, room);
+      await waitUntil(s.positioned, "positioned");
+      await p.publish(room, "first");
+      await waitUntil(() => s.got.length === 1, "first delivered");
+      // Drop the subscriber, then publish 50: history (10) no longer holds most of them when it is back.
+      await admin.sendCommand(["ACL", "SETUSER", "qsub", "off"]);
+      await admin.sendCommand(["CLIENT", "KILL", "USER", "qsub"]);
+      await Promise.all(Array.from({ length: 50 }, (_, i) => p.publish(room, `burst${i}`)));
+      await p.publish(room, "last");
+      await admin.sendCommand(["ACL", "SETUSER", "qsub", "on"]);
+      await waitUntil(() => s.got.some((m) => m.payload === "last"), "continues after the hole", 30_000);
+      const disc = s.events.filter((e) => e.type === "discontinuity");
+      assert(disc.length >= 1, "the hole is reported");
+      const d = disc[0];
+      assert(d.type === "discontinuity" && d.afterSeq >= 1 && d.nextSeq > d.afterSeq + 1, JSON.stringify(d));
+      const seqs = s.got.map((m) => m.seq);
+      for (let i = 1; i < seqs.length; i++) assert(seqs[i] > seqs[i - 1], "still in order");
+      assertEquals(new Set(seqs).size, seqs.length, "no duplicates");
+      console.log(`[redis evicted] delivered=${s.got.length}/52 seqs=${seqs.join(",")} events=${JSON.stringify(disc.map((e) => e.type === "discontinuity" ? [e.afterSeq, e.nextSeq] : 0))}`);
+      s.unsub();
+    } finally {
+      await admin.sendCommand(["ACL", "SETUSER", "qsub", "on"]).catch(() => {});
+      await admin.close();
+      await Promise.all([p.close(), q.close()]);
+      qClient.destroy(); // destroy, not close: never wait on a client that may be mid-reconnect
+      qSub.destroy();
+    }
+  });
+
+  it("a subscriber Redis drops for pub/sub output-buffer overflow repairs the gap from history", { timeout: 120_000 }, async () => {
+    const admin = createClient({ url: server.url });
+    admin.on("error", () => {});
+    await admin.connect();
+    await admin.sendCommand(["CONFIG", "SET", "client-output-buffer-limit", "pubsub 256kb 128kb 1"]);
+    const qClient = createClient({ url: server.url, disableOfflineQueue: true });
+    const qSub = createClient({ url: server.url, name: "slowsub" });
+    qClient.on("error", () => {});
+    qSub.on("error", () => {});
+    await Promise.all([qClient.connect(), qSub.connect()]);
+    const q = new RedisExchange({ client: qClient, subscriber: qSub, nodeId: "slow", prefix: "ob" });
+    await q.ready();
+    const n = 2000;
+    try {
+      const room = "overflow-room";
+      const s = sink(q, room);
+      await waitUntil(s.positioned, "positioned");
+      const [cmd, args] = runtimeCommand(new URL("./helpers/redis-burst.ts", import.meta.url).pathname);
+      const child = start(cmd, args, {
+        env: { URL: server.url, PREFIX: "ob", ROOM: room, N: String(n), SIZE: "4096", HISTORY: String(n + 10) },
+      });
+      await child.waitFor(/STARTED/, 30_000);
+      // Be a slow consumer: block this event loop (no reads) until Redis has dropped our subscriber for overflowing
+      // its output buffer. Checked with redis-cli from the blocked loop; bounded.
+      let dropped = false;
+      for (let i = 0; i < 4000 && !dropped; i++) {
+        const list = spawnSync("redis-cli", ["-p", String(server.port), "CLIENT", "LIST", "TYPE", "pubsub"]).stdout?.toString() ?? "";
+        dropped = !list.includes("name=slowsub");
+      }
+      assert(dropped, "Redis dropped the slow subscriber");
+      await child.waitFor(/DONE sent=\d+ failed=0/, 60_000);
+      await child.exited;
+      await waitUntil(() => s.got.length >= n, `all ${n} delivered`, 30_000);
+      assertEquals(s.got.map((m) => Number(String(m.payload).split(":")[0])), Array.from({ length: n }, (_, i) => i), "in order, none missing");
+      assertEquals(s.events.filter((e) => e.type === "discontinuity").length, 0, "history covered the gap");
+      const c = q.status().counters;
+      assert(c.reconnects >= 1, "the subscriber reconnected");
+      console.log(`[redis overflow] delivered=${s.got.length} reconnects=${c.reconnects} gapsRepaired=${c.gapsRepaired}`);
+      s.unsub();
+    } finally {
+      await admin.sendCommand(["CONFIG", "SET", "client-output-buffer-limit", "pubsub 32mb 8mb 60"]);
+      await admin.close();
+      await q.close();
+      qClient.destroy();
+      qSub.destroy();
+    }
+  });
+});
