@@ -1,7 +1,7 @@
 /**
  * The chat page's script (bundled with the client into `/app.js`). Rooms, messages, who is online in the room (the
  * hub's presence frames: every member joins with `meta: { name }`) and the connection state.
- * Query parameters: `name`, `room`, `transports` (e.g. `sse,poll`).
+ * Query parameters: `name`, `room`, `transports` (e.g. `sse,poll`), `nodes` (fleet URLs to fail over between).
  *
  * @module
  */
@@ -17,7 +17,13 @@ nameInput.value = q.get("name") ?? `guest-${Math.random().toString(36).slice(2, 
 const me = () => nameInput.value.trim() || "anonymous";
 
 const transports = q.get("transports")?.split(",").filter((t): t is TransportKind => t === "ws" || t === "sse" || t === "poll");
-const client = new EdgeplaneClient({ url: new URL(".", location.href), transports: transports?.length ? transports : undefined });
+// `nodes=http://a:8787,http://b:8787`: several nodes of one fleet; the client resumes on the next one when a node
+// goes away (no sticky sessions). Default: this page's own server.
+const nodes = q.get("nodes")?.split(",").filter(Boolean);
+const client = new EdgeplaneClient({
+  url: nodes?.length ? nodes : new URL(".", location.href),
+  transports: transports?.length ? transports : undefined,
+});
 (globalThis as Record<string, unknown>).chatClient = client;
 
 const rooms = new Map<string, { lines: HTMLElement[]; online: string[] }>();
