@@ -117,7 +117,8 @@ interface RoomState {
   epoch: number;
   tasks: Task[];
   running: boolean;
-  ids: Set<string>;
+  /** Recently delivered ids → the seq they were delivered at (dedupe window). */
+  ids: Map<string, number>;
   listeners: Set<(m: SequencedMessage) => void>;
   positionWaiters: Array<() => void>;
 }
@@ -553,7 +554,7 @@ export class Hub {
       epoch: 0,
       tasks: [],
       running: false,
-      ids: new Set(),
+      ids: new Map(),
       listeners: new Set(),
       positionWaiters: [],
     };
@@ -611,8 +612,8 @@ export class Hub {
     }
     s.lastSeq = m.seq;
     if (m.epoch > s.epoch) s.epoch = m.epoch;
-    s.ids.add(m.id);
-    if (s.ids.size > (this.#opts.dedupeWindow ?? 4096)) s.ids.delete(s.ids.values().next().value as string);
+    s.ids.set(m.id, m.seq);
+    if (s.ids.size > (this.#opts.dedupeWindow ?? 4096)) s.ids.delete(s.ids.keys().next().value as string);
     this.#counters.messages++;
     for (const l of s.listeners) {
       try {
@@ -642,7 +643,9 @@ export class Hub {
   #onEvent(s: RoomState, e: ExchangeEvent): void {
     if (e.type !== "discontinuity") return;
     this.#counters.discontinuities++;
-    s.lastSeq = Math.max(s.lastSeq, e.nextSeq - 1);
+    // A newer generation may restart below our position (e.g. Redis lost its data): follow it down, or its first
+    // messages would be dropped as duplicates. Within a generation the position only moves up.
+    s.lastSeq = e.epoch > s.epoch ? e.nextSeq - 1 : Math.max(s.lastSeq, e.nextSeq - 1);
     s.epoch = Math.max(s.epoch, e.epoch);
     const f = frame({ t: "discontinuity", room: s.name, afterSeq: e.afterSeq, nextSeq: e.nextSeq, reason: e.reason });
     for (const c of this.#registry.members(s.name).values()) {
@@ -667,6 +670,10 @@ export class Hub {
           else {
             for (const m of held) {
               if (m.seq > s.lastSeq) break;
+              // The same id sequenced twice (a retried publish across an owner change) was delivered live once:
+              // replay it where it was delivered, never again under its second seq.
+              const first = s.ids.get(m.id);
+              if (first !== undefined && first !== m.seq) continue;
               this.#counters.framesSerialized++;
               this.#outcomes[conn.send(messageFrame(m), typeof m.payload !== "string")]++;
               result.replayed++;

@@ -71,3 +71,19 @@ describe("outbound queue", () => {
     assertEquals(q.send(msg("r", 100)), "accepted");
   });
 });
+
+describe("outbound queue: a stalled consumer near its budget", () => {
+  it("is closed even while small frames keep fitting under the budget", async () => {
+    const sink = new RecordingSink();
+    sink.stalled = true;
+    const q = new OutboundQueue(sink, { budgetBytes: 64 * 1024, slowConsumerMs: 60 });
+    let rounds = 0;
+    while (!sink.closed && rounds < 400) {
+      rounds++;
+      q.send(msg("r", rounds * 2, "b".repeat(8 * 1024))); // large frames get dropped once near the budget
+      q.send(frame({ t: "pong" })); // tiny frames still fit
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    assertEquals(sink.closed?.code, 4008, `closed after ${rounds} rounds`);
+  });
+});

@@ -150,7 +150,9 @@ export class OutboundQueue {
       this.close(1011, "write failed");
       return;
     }
-    if (this.#overSince !== undefined && this.bufferedBytes <= this.#opts.budgetBytes) this.#clearOver();
+    // Recovered only below half the budget: small frames that still squeeze in under a full budget must not keep
+    // resetting the slow-consumer deadline of a consumer that has stopped reading.
+    if (this.#overSince !== undefined && this.bufferedBytes <= this.#opts.budgetBytes * 0.5) this.#clearOver();
   }
 
   /** Close the queue and the transport; pending frames are discarded. Idempotent. */
