@@ -271,3 +271,26 @@ export class RoomOrder {
     }
   }
 }
+
+/**
+ * The RoomOrder of one `subscribe()` call: delivers to `onMessage`, passes events to the subscriber's `onEvent`
+ * (guarded: a subscriber bug must not stall the room) and repairs gaps from `fetch`.
+ */
+export function subscriptionOrder(
+  room: string,
+  onMessage: (m: SequencedMessage) => void,
+  onEvent: ((e: ExchangeEvent) => void) | undefined,
+  fetch: RoomOrderSink["fetch"],
+  counters: OrderCounters,
+  opts: Partial<RoomOrderOptions> = {},
+): RoomOrder {
+  return new RoomOrder(room, {
+    deliver: onMessage,
+    event: (e) => {
+      try {
+        onEvent?.(e);
+      } catch { /* a subscriber bug must not stall the room */ }
+    },
+    fetch,
+  }, counters, opts);
+}

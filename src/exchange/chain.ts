@@ -33,7 +33,7 @@ import type {
   Unsubscribe,
 } from "./exchange.ts";
 import { isGap } from "./exchange.ts";
-import { newOrderCounters, RoomOrder } from "./_room-order.ts";
+import { newOrderCounters, subscriptionOrder } from "./_room-order.ts";
 
 /** A named chain member. A bare Exchange is named by its `status().kind`. */
 export interface ChainMember {
@@ -232,15 +232,9 @@ export class ChainExchange implements Exchange {
   subscribe(room: string, onMessage: (m: SequencedMessage) => void, opts: SubscribeOptions = {}): Unsubscribe {
     this.#assertOpen();
     validateRoom(room);
-    const order = new RoomOrder(room, {
-      deliver: onMessage,
-      event: (e) => {
-        try {
-          opts.onEvent?.(e);
-        } catch { /* a subscriber bug must not stall the room */ }
-      },
-      fetch: (after) => this.history(room, after),
-    }, this.#order, { gapTimeoutMs: this.#opts.gapTimeoutMs });
+    const order = subscriptionOrder(room, onMessage, opts.onEvent, (after) => this.history(room, after), this.#order, {
+      gapTimeoutMs: this.#opts.gapTimeoutMs,
+    });
     const positions = new Map<number, { seq: number; epoch: number }>();
     let started = false;
     let timedOut = false;

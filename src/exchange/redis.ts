@@ -22,7 +22,7 @@ import type {
   SubscribeOptions,
   Unsubscribe,
 } from "./exchange.ts";
-import { newOrderCounters, RoomOrder } from "./_room-order.ts";
+import { newOrderCounters, RoomOrder, subscriptionOrder } from "./_room-order.ts";
 import { type PubSub, pubSub, sendCommand } from "./_redis-client.ts";
 import { HISTORY_LUA, POSITIONS_LUA, PUBLISH_LUA, RELAY_LUA, SEAL_LUA, SEED_LUA } from "./_redis-scripts.ts";
 
@@ -217,15 +217,9 @@ export class RedisExchange implements Exchange {
     this.#assertOpen();
     validateRoom(room);
     const k = this.#keys(room);
-    const order = new RoomOrder(room, {
-      deliver: onMessage,
-      event: (e) => {
-        try {
-          opts.onEvent?.(e);
-        } catch { /* a subscriber bug must not stall the room */ }
-      },
-      fetch: (after) => this.history(room, after),
-    }, this.#order, { gapTimeoutMs: this.#gapTimeoutMs });
+    const order = subscriptionOrder(room, onMessage, opts.onEvent, (after) => this.history(room, after), this.#order, {
+      gapTimeoutMs: this.#gapTimeoutMs,
+    });
     const local: LocalSub = { order };
     let ch = this.#channels.get(k.channel);
     if (!ch) {
