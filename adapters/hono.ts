@@ -107,8 +107,8 @@ export function edgeplaneRoutes(hub: Hub, opts: EdgeplaneRoutesOptions = {}): Ed
         const early: unknown[] = [];
         return {
           onOpen(_evt: Event, ws: WSContext) {
-            const raw = ws.raw as { bufferedAmount?: number; getBufferedAmount?: () => number } | undefined;
-            h = webSocketConnection(hub, { send: (t) => ws.send(t), close: (code, reason) => ws.close(code, reason) }, {
+            const raw = ws.raw as RawSocket | undefined;
+            h = webSocketConnection(hub, { send: (t) => ws.send(t), close: (code, reason) => ws.close(code, reason), batch: corker(raw) }, {
               data: request,
               queue,
               authorize,
@@ -175,6 +175,33 @@ export function edgeplaneRoutes(hub: Hub, opts: EdgeplaneRoutesOptions = {}): Ed
       poll.close();
     },
   };
+}
+
+/** What the runtimes hand over as `WSContext.raw` (only the parts used here). */
+interface RawSocket {
+  bufferedAmount?: number;
+  getBufferedAmount?: () => number;
+  /** Bun's ServerWebSocket: run the callback corked. */
+  cork?: (cb: () => void) => unknown;
+  /** Node's `ws`: the underlying net.Socket. */
+  _socket?: { cork(): void; uncork(): void };
+}
+
+/** A batch writer for the runtime's socket: one syscall for a burst of frames instead of one per frame. */
+function corker(raw: RawSocket | undefined): ((sends: () => void) => void) | undefined {
+  if (typeof raw?.cork === "function") return (sends) => void raw.cork!(sends);
+  const sock = raw?._socket;
+  if (sock && typeof sock.cork === "function") {
+    return (sends) => {
+      sock.cork();
+      try {
+        sends();
+      } finally {
+        sock.uncork();
+      }
+    };
+  }
+  return undefined; // Deno: no cork API
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

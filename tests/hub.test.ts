@@ -146,6 +146,7 @@ describe("hub", () => {
       JSON.stringify({ t: "pub", room: "lobby", data: "y".repeat(1024 * 1024 + 10) }),
     ];
     for (const f of frames) await hub.receive(bad.conn.id, f);
+    await waitUntil(() => bad.sink.ofType("error").length >= frames.length, "error frames written");
     const errors = bad.sink.ofType("error");
     assertEquals(errors.length, frames.length, "one error frame per bad frame");
     assertEquals(errors.map((e) => e.code), [
@@ -175,6 +176,7 @@ describe("hub", () => {
     const a = client(hub), b = client(hub);
     await hub.receive(a.conn.id, JSON.stringify({ t: "join", room: "r", lastSeq: -1, ref: "x9" }));
     await hub.receive(a.conn.id, JSON.stringify({ t: "pub", room: "r", ref: "x10" }));
+    await waitUntil(() => a.sink.ofType("error").length === 2, "error frames written");
     assertEquals(a.sink.ofType("error").map((e) => [e.code, e.ref]), [["BAD_FRAME", "x9"], ["BAD_FRAME", "x10"]]);
     await hub.receive(a.conn.id, JSON.stringify({ t: "join", room: "r", meta: { name: "ada" } }));
     await hub.receive(b.conn.id, JSON.stringify({ t: "join", room: "r", meta: { name: "bob" } }));

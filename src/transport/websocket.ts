@@ -29,6 +29,8 @@ export interface WebSocketLike {
   readonly bufferedAmount?: number;
   /** Bun's `ServerWebSocket`. */
   getBufferedAmount?(): number;
+  /** Run several `send`s as one write (cork), when the runtime can: Node's `ws` socket, Bun's `cork`. */
+  batch?(sends: () => void): void;
 }
 
 /**
@@ -80,7 +82,11 @@ export function webSocketConnection(hub: Hub, socket: WebSocketLike, opts: WebSo
   const sink: FrameSink = {
     write(frames: readonly Frame[]): void {
       if (gone) return;
-      for (const f of frames) socket.send(f.text);
+      const sendAll = () => {
+        for (const f of frames) socket.send(f.text);
+      };
+      if (frames.length > 1 && socket.batch) socket.batch(sendAll);
+      else sendAll();
     },
     close(code: number, reason: string): void {
       if (gone) return;
