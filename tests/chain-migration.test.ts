@@ -1,7 +1,6 @@
 // Live migration with real node processes: 4 nodes publishing across 100 rooms move one by one through
 // phase 1 (redis) → 2 (chain, authority redis) → 3 (chain, authority new) → 4 (new only), each restart a new process
-// of the current runtime. The chain is generic over exchanges: the new broker is a second redis-server, and NATS once
-// the NATS exchange implements relay/seed.
+// of the current runtime. The chain is generic over exchanges: the new broker is a second redis-server, then NATS.
 import { after, before, describe, it } from "node:test";
 import { assert, assertEquals } from "@std/assert";
 import { type RedisServer, startRedis } from "./helpers/redis-server.ts";

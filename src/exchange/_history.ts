@@ -32,6 +32,13 @@ export class HistoryRing {
     return this.size > 0 ? this.#items[this.#items.length - 1].seq : undefined;
   }
 
+  /** The held message with seq `seq`, or undefined. */
+  at(seq: number): SequencedMessage | undefined {
+    const oldest = this.oldestSeq;
+    if (oldest === undefined || seq < oldest || seq > this.lastSeq!) return undefined;
+    return this.#items[this.#head + (seq - oldest)];
+  }
+
   push(m: SequencedMessage): void {
     const last = this.lastSeq;
     // A non-contiguous push (history lost on our side) restarts the ring so it stays contiguous.

@@ -1,6 +1,6 @@
 // The chain extension contract (optional Exchange methods relay / seed / seal / positions, see src/exchange/exchange.ts)
-// that an exchange must pass to be a member of chain([...]) in a migration. Run for memory and Redis; plug NATS in
-// with chainExtensionContract("nats", make) once NatsExchange implements the methods.
+// that an exchange must pass to be a member of chain([...]) in a migration. Run for memory, Redis and NATS (which has
+// relay and seed only: it can be migrated to, not away from).
 // `make` is called once per test and must return fresh nodes on a fresh backplane (a seal is permanent).
 import { describe, it } from "node:test";
 import { assert, assertEquals, assertRejects } from "@std/assert";

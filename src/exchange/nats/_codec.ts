@@ -52,14 +52,16 @@ function room(raw: string | undefined, expected?: string, expectedEncoded?: stri
 
 function payloadOf(kind: string, data: Uint8Array): Payload {
   if (kind === "t") return utf8Decode(data);
-  if (kind === "b") return data;
+  // A plain Uint8Array view (no copy): Node's nats.js hands out Buffers, and a payload must arrive as it was sent.
+  if (kind === "b") return data.constructor === Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   throw new EdgeplaneError("BAD_ENVELOPE", `unknown kind ${kind.slice(0, 16)}`);
 }
 
 /**
  * The envelope travels in one NATS header, `ep`, as space-separated fields (one header lookup per message instead of
  * nine): `v kind id origin room epoch owner seq ts`. `room` is percent-encoded (never contains a space); fields a
- * message kind does not use are `-`. kind: `t` text, `b` binary, `e` epoch notice.
+ * message kind does not use are `-`. kind: `t` text, `b` binary, `e` epoch notice; `T`/`B` relayed text/binary (chain
+ * extension: sequenced elsewhere), `s` seed request.
  */
 export const ENVELOPE_HEADER = "ep";
 
@@ -121,12 +123,59 @@ export function cmpEpoch(a: Epoch, b: Epoch): number {
   return a.owner === b.owner ? 0 : a.owner < b.owner ? -1 : 1;
 }
 
-/** Headers of a sequenced message. */
-export function messageHeaders(make: HeadersFactory, m: SequencedMessage, owner: string, kind: PayloadKind, encodedRoom?: string): unknown {
-  return envHeader(
-    make,
-    `1 ${kind === "text" ? "t" : "b"} ${m.id} ${m.origin} ${encodedRoom ?? encodeURIComponent(m.room)} ${m.epoch} ${owner} ${m.seq} ${m.timestamp}`,
-  );
+/**
+ * Headers of a sequenced message. A `relayed` message (chain extension) was sequenced by another exchange: kind `T`/`B`,
+ * and its epoch is that sequencer's, carried unchanged; subscribers order it by seq only, never by (term, owner).
+ */
+export function messageHeaders(
+  make: HeadersFactory,
+  m: SequencedMessage,
+  owner: string,
+  kind: PayloadKind,
+  encodedRoom?: string,
+  relayed = false,
+): unknown {
+  const k = kind === "text" ? (relayed ? "T" : "t") : (relayed ? "B" : "b");
+  return envHeader(make, `1 ${k} ${m.id} ${m.origin} ${encodedRoom ?? encodeURIComponent(m.room)} ${m.epoch} ${owner} ${m.seq} ${m.timestamp}`);
+}
+
+/** Headers of a relay request (owner-bound): the whole sequenced envelope, kind `T`/`B`. */
+export function relayRequestHeaders(make: HeadersFactory, m: SequencedMessage, kind: PayloadKind): unknown {
+  return envHeader(make, `1 ${kind === "text" ? "T" : "B"} ${m.id} ${m.origin} ${encodeURIComponent(m.room)} ${m.epoch} - ${m.seq} ${m.timestamp}`);
+}
+
+/** Headers of a seed request (owner-bound), kind `s`, empty body. */
+export function seedRequestHeaders(make: HeadersFactory, roomName: string, seq: number, epoch: number, ts: number): unknown {
+  return envHeader(make, `1 s - - ${encodeURIComponent(roomName)} ${epoch} - ${seq} ${ts}`);
+}
+
+/** A decoded chain-extension request. */
+export type ChainRequest =
+  | { type: "relay"; msg: SequencedMessage; kind: PayloadKind }
+  | { type: "seed"; room: string; seq: number; epoch: number; timestamp: number };
+
+/** Decode a relay or seed request; throws BAD_ENVELOPE. */
+export function decodeChainRequest(msg: NatsMsgLike): ChainRequest {
+  const f = fields(msg.headers);
+  const kind = f[1];
+  const r = room(f[4]);
+  const epoch = int(f[5], "epoch"), seq = int(f[7], "seq"), ts = int(f[8], "ts");
+  if (kind === "s") return { type: "seed", room: r, seq, epoch, timestamp: ts };
+  if (kind !== "T" && kind !== "B") throw new EdgeplaneError("BAD_ENVELOPE", "a relay request carries text or binary");
+  if (seq < 1) throw new EdgeplaneError("BAD_ENVELOPE", "seq must be >= 1");
+  return {
+    type: "relay",
+    kind: kind === "T" ? "text" : "binary",
+    msg: {
+      room: r,
+      seq,
+      timestamp: ts,
+      epoch,
+      id: validateId(f[2]),
+      origin: validateId(f[3], "origin"),
+      payload: payloadOf(kind === "T" ? "t" : "b", msg.data),
+    },
+  };
 }
 
 /** Headers of an epoch notice: `seq` is the last seq of the previous epoch. */
@@ -136,7 +185,7 @@ export function noticeHeaders(make: HeadersFactory, roomName: string, e: Epoch, 
 
 /** What arrives on a room subject. */
 export type RoomWire =
-  | { type: "msg"; msg: SequencedMessage; owner: string }
+  | { type: "msg"; msg: SequencedMessage; owner: string; relayed: boolean }
   | { type: "epoch"; room: string; epoch: Epoch; seq: number; ts: number };
 
 /** Decode a room-subject message for `expectedRoom` (percent-encoded form given for a fast match); throws BAD_ENVELOPE. */
@@ -150,9 +199,11 @@ export function decodeRoomWire(msg: NatsMsgLike, expectedRoom: string, expectedE
   const ts = int(f[8], "ts");
   if (kind === "e") return { type: "epoch", room: r, epoch: { term, owner }, seq, ts };
   if (seq < 1) throw new EdgeplaneError("BAD_ENVELOPE", "seq must be >= 1");
+  const relayed = kind === "T" || kind === "B";
   return {
     type: "msg",
     owner,
+    relayed,
     msg: {
       room: r,
       seq,
@@ -160,7 +211,7 @@ export function decodeRoomWire(msg: NatsMsgLike, expectedRoom: string, expectedE
       epoch: term,
       id: validateId(f[2]),
       origin: validateId(f[3], "origin"),
-      payload: payloadOf(kind, msg.data),
+      payload: payloadOf(relayed ? kind.toLowerCase() : kind, msg.data),
     },
   };
 }

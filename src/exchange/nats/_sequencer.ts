@@ -4,12 +4,23 @@ import type { SeqInfo } from "../exchange.ts";
 import { HistoryRing, type HistoryLimits } from "../_history.ts";
 import type { RoomKey } from "./_subjects.ts";
 import type { Epoch } from "./_codec.ts";
+import type { PendingRelay } from "./_relay.ts";
 
 /** Owner-side state of one room on this node. */
 export class OwnedRoom {
   state: "inactive" | "activating" | "active" = "inactive";
-  /** Last seq assigned (or taken over). */
+  /** Last seq assigned (or taken over, relayed, seeded): the next local seq is seq + 1. */
   seq = 0;
+  /**
+   * Highest seq published on the room subject (or seeded over): what subscribers and history can see. Below `seq`
+   * only while relayed messages wait in `pending` for a hole to fill.
+   */
+  out = 0;
+  /** The counter was raised by a relay or seed from another sequencer: the next local seq starts term + 1. */
+  foreign = false;
+  /** Relayed messages above `out + 1`, waiting for the hole below them (chain extension, see _relay.ts). */
+  readonly pending = new Map<number, PendingRelay>();
+  holeTimer?: ReturnType<typeof setTimeout>;
   term = 0;
   lastTs = 0;
   /** Bumps whenever the room steps down, so a stale activation cannot resurrect it. */

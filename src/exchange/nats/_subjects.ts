@@ -130,6 +130,10 @@ export class Subjects {
   own(nodeId: string): string {
     return `${this.prefix}.own.${nodeId}`;
   }
+  /** Chain-extension requests (relay an already-sequenced message, seed a counter) to one owner. */
+  rel(nodeId: string): string {
+    return `${this.prefix}.rel.${nodeId}`;
+  }
   /** History and position requests to one owner. */
   hist(nodeId: string): string {
     return `${this.prefix}.hist.${nodeId}`;

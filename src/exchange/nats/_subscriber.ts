@@ -135,8 +135,10 @@ export class RoomSubscription {
       return;
     }
     const m = w.msg;
+    // A relayed message (chain extension) was sequenced by another exchange and carries that exchange's epoch: it is
+    // ordered by seq alone and never moves this subscription's (term, owner) epoch, old or new.
     const e: Epoch = { term: m.epoch, owner: w.owner };
-    const cmp = cmpEpoch(e, this.#epoch);
+    const cmp = w.relayed ? 0 : cmpEpoch(e, this.#epoch);
     if (cmp < 0 && m.seq > this.#epochBase && m.seq > this.#lastSeq) {
       // From a deposed owner, past the point where the newer epoch took over: it is not part of the room's order.
       // Its publisher may have been acked, so this is a loss the subscriber must hear about, not a silent drop.

@@ -11,12 +11,23 @@
  * @module
  */
 import { EdgeplaneError } from "../../errors.ts";
-import { DEFAULT_LIMITS, type Payload, validateId, validatePayload, validateRoom } from "../../envelope.ts";
+import { DEFAULT_LIMITS, type Payload, type PayloadKind, validateId, validatePayload, validateRoom } from "../../envelope.ts";
 import { randomId, utf8Encode } from "../../_utf8.ts";
 import { DEFAULT_HISTORY, type HistoryLimits } from "../_history.ts";
-import type { Exchange, ExchangeStatus, Gap, SeqInfo, SequencedMessage, SubscribeOptions, Unsubscribe } from "../exchange.ts";
+import type {
+  Exchange,
+  ExchangeStatus,
+  Gap,
+  RelayResult,
+  RoomPosition,
+  SeqInfo,
+  SequencedMessage,
+  SubscribeOptions,
+  Unsubscribe,
+} from "../exchange.ts";
 import {
   cmpEpoch,
+  decodeChainRequest,
   decodeHistoryPage,
   decodeRequest,
   decodeRoomWire,
@@ -29,9 +40,21 @@ import {
   noticeHeaders,
   num,
   parseJson,
+  relayRequestHeaders,
   requestHeaders,
+  seedRequestHeaders,
   WireHeaders,
 } from "./_codec.ts";
+import {
+  checkPosition,
+  checkRelayed,
+  flushRelays,
+  type PendingRelay,
+  type RelayHost,
+  relayInto,
+  releaseRelays,
+  seedInto,
+} from "./_relay.ts";
 import { fastRandomId } from "./_ids.ts";
 import { Membership } from "./_membership.ts";
 import { IdCache, KnownPositions, OwnedRoom } from "./_sequencer.ts";
@@ -73,6 +96,11 @@ export interface NatsExchangeOptions {
   gatherTimeout?: number;
   /** Factory for outgoing headers. Default: a built-in NATS/1.0 encoder that nats v2 and v3 both accept. */
   headers?: HeadersFactory;
+  /**
+   * Chain extension: how long a relayed message that arrived out of order waits for the hole below it before the
+   * owner publishes it anyway (subscribers then report the hole as a discontinuity), ms (default sendTimeout).
+   */
+  relayHoleMs?: number;
   /** Clock (ms), injectable for tests. */
   now?: () => number;
   /** @internal Fault injection for tests: drop an incoming sequenced message before the ordering logic sees it. */
@@ -112,6 +140,11 @@ const COUNTER_NAMES = [
   "membersDied",
   "historyServed",
   "gathers",
+  "relayed",
+  "relayDuplicates",
+  "relayConflicts",
+  "relayHolesSkipped",
+  "seeded",
 ] as const;
 
 /**
@@ -141,6 +174,7 @@ export class NatsExchange implements Exchange {
   readonly #headers: HeadersFactory;
   readonly #now: () => number;
   readonly #faults: NatsExchangeOptions["faults"];
+  readonly #relayHost: RelayHost;
   readonly #membership: Membership;
   readonly #owned = new Map<string, OwnedRoom>();
   readonly #known = new KnownPositions();
@@ -182,6 +216,13 @@ export class NatsExchange implements Exchange {
     this.#now = opts.now ?? Date.now;
     this.#faults = opts.faults;
     this.#ids = new IdCache(opts.idCacheSize ?? 100_000);
+    this.#relayHost = {
+      emit: (r, p) => this.#emitRelayed(r, p),
+      now: this.#now,
+      holeMs: positive(opts.relayHoleMs, this.#sendTimeout, "relayHoleMs"),
+      maxPending: Math.max(100, this.#limits.maxMessages),
+      skipped: (n) => void (this.#counters.relayHolesSkipped += n),
+    };
     this.#startedAt = this.#now();
     this.#membership = new Membership(this.nodeId, missed * this.#hbMs, this.#now, () => this.#onMembershipChange());
     if (nc.isClosed()) throw new EdgeplaneError("BACKPLANE_UNAVAILABLE", "the NATS connection is closed");
@@ -320,6 +361,60 @@ export class NatsExchange implements Exchange {
     return this.#history(room, afterSeq);
   }
 
+  /**
+   * Chain extension (DESIGN §6): store and deliver a message sequenced by another exchange unchanged (room, seq, epoch,
+   * timestamp, id, origin, payload). Routed to the room's owner like a publish; idempotent by (room, seq, id):
+   * resolves "dup" when that message is held already (or its seq lies below what subscribers passed), "conflict"
+   * when another id holds the seq. Out-of-order relays are published in seq order once the hole below them fills
+   * (or after `relayHoleMs`). The counter rises to at least `msg.seq` and the term to at least `msg.epoch`, and the
+   * next publish sequenced here continues at counter + 1 under a higher epoch.
+   *
+   * @example
+   * ```ts
+   * await ex.relay({ room: "lobby", seq: 7, timestamp: Date.now(), epoch: 1_764_000_000, id: "abc", origin: "n1", payload: "x" });
+   * ```
+   */
+  relay(msg: SequencedMessage): Promise<RelayResult> {
+    let m: SequencedMessage, kind: PayloadKind, raw: Uint8Array, key: RoomKey;
+    try {
+      if (this.#closing) throw new EdgeplaneError("CLOSED", "exchange is closed");
+      ({ msg: m, kind, raw } = checkRelayed(msg, this.maxPayloadBytes));
+      key = roomKey(m.room);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#track(this.#routed<RelayResult>(key, "relay", (target, timeout) =>
+      target === this.nodeId ? this.#handleRelay(m, kind, raw, key) : this.#remoteChain(target, relayRequestHeaders(this.#headers, m, kind), raw, timeout)
+    ));
+  }
+
+  /**
+   * Chain extension: raise a room's counter to `position` (max-merge: never lowers it) without a message, so the next
+   * publish continues at `position.seq + 1` under an epoch above `position.epoch` (the seeded term may be any
+   * non-negative safe integer, e.g. a Redis epoch of about 1.8e9). Routed to the room's owner.
+   *
+   * @example
+   * ```ts
+   * await ex.seed("lobby", { seq: 120, epoch: 1_764_000_000, timestamp: Date.now() });
+   * ```
+   */
+  seed(room: string, position: RoomPosition): Promise<void> {
+    let key: RoomKey, pos: RoomPosition;
+    try {
+      if (this.#closing) throw new EdgeplaneError("CLOSED", "exchange is closed");
+      validateRoom(room);
+      pos = checkPosition(position);
+      key = roomKey(room);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#track(this.#routed<RelayResult>(key, "seed", (target, timeout) =>
+      target === this.nodeId
+        ? this.#handleSeed(room, pos, key)
+        : this.#remoteChain(target, seedRequestHeaders(this.#headers, room, pos.seq, pos.epoch, pos.timestamp), new Uint8Array(0), timeout)
+    )).then(() => {});
+  }
+
   ready(): Promise<void> {
     if (this.#closing) return Promise.reject(new EdgeplaneError("CLOSED", "exchange is closed"));
     if (this.#isReady()) return Promise.resolve();
@@ -372,6 +467,7 @@ export class NatsExchange implements Exchange {
     on(s.hb, (m) => this.#onHeartbeat(m));
     on(s.gather, (m) => this.#onGather(m));
     on(s.own(this.nodeId), (m) => this.#onPublishRequest(m));
+    on(s.rel(this.nodeId), (m) => this.#onChainRequest(m));
     on(s.hist(this.nodeId), (m) => this.#onHistRequest(m));
   }
 
@@ -471,6 +567,10 @@ export class NatsExchange implements Exchange {
       if (this.#connected) await this.#nc.flush();
     } catch { /* closed */ }
     this.#closed = true;
+    for (const r of this.#owned.values()) {
+      if (r.holeTimer !== undefined) clearTimeout(r.holeTimer);
+      r.holeTimer = undefined;
+    }
     for (const u of [...this.#roomUnsubs]) u();
     if (this.#timer !== undefined) clearInterval(this.#timer);
     for (const s of this.#natsSubs) {
@@ -531,6 +631,9 @@ export class NatsExchange implements Exchange {
   }
 
   #stepDown(r: OwnedRoom): void {
+    // Relays waiting for a hole are published now, from this (still current) owner, so the successor's gather sees
+    // them in our ring instead of losing them.
+    releaseRelays(this.#relayHost, r);
     r.state = "inactive";
     r.gen++;
     r.dirty = true;
@@ -603,6 +706,8 @@ export class NatsExchange implements Exchange {
         return;
       }
       r.seq = base;
+      r.out = base;
+      r.foreign = false;
       r.term = term + 1;
       r.lastTs = ts;
       r.state = "active";
@@ -633,7 +738,7 @@ export class NatsExchange implements Exchange {
       const list = res.ok;
       if (Array.isArray(list) && list.length && list[list.length - 1].seq === base) {
         for (const m of list) r.ring.push(m);
-        for (const m of list) this.#ids.set(r.key.token, m.id, { seq: m.seq, timestamp: m.timestamp });
+        for (const m of list) this.#ids.set(r.key.token, m.id, { seq: m.seq, timestamp: m.timestamp, epoch: m.epoch });
       }
     } catch { /* start with an empty ring: older history requests get a Gap */ }
   }
@@ -842,7 +947,7 @@ export class NatsExchange implements Exchange {
     } catch (err) {
       return this.#classify(err, target, "publish");
     }
-    return this.#parseReply(resp, (b) => ({ seq: num(b.s, "seq"), timestamp: num(b.t, "ts") }));
+    return this.#parseReply(resp, (b) => ({ seq: num(b.s, "seq"), timestamp: num(b.t, "ts"), ...(b.e === undefined ? {} : { epoch: num(b.e, "epoch") }) }));
   }
 
   #parseReply<T>(resp: NatsMsgLike, ok: (b: Record<string, unknown>) => T): Outcome<T> {
@@ -894,13 +999,22 @@ export class NatsExchange implements Exchange {
   #sequence(r: OwnedRoom, req: DecodedRequest, raw: Uint8Array): SeqInfo {
     const known = this.#ids.get(r.key.token, req.id);
     if (known) return known;
+    if (r.pending.size > 0) flushRelays(this.#relayHost, r);
+    if (r.foreign) {
+      // The counter came from another sequencer (relay/seed): continue above it under a new term, once.
+      r.foreign = false;
+      r.term++;
+      if (r.term > this.#epoch) this.#epoch = r.term;
+      this.#counters.epochChanges++;
+    }
     const seq = ++r.seq;
+    r.out = seq;
     const now = this.#now();
     const timestamp = now > r.lastTs ? now : r.lastTs;
     r.lastTs = timestamp;
     const msg: SequencedMessage = { room: r.room, seq, timestamp, epoch: r.term, id: req.id, origin: req.origin, payload: req.payload };
     r.ring.push(msg);
-    const info = { seq, timestamp };
+    const info = { seq, timestamp, epoch: r.term };
     this.#ids.set(r.key.token, req.id, info);
     r.dirty = true;
     this.#counters.sequenced++;
@@ -932,12 +1046,94 @@ export class NatsExchange implements Exchange {
     if (fast) {
       try {
         const info = this.#sequence(fast, req, msg.data);
-        this.#reply(reply, { s: info.seq, t: info.timestamp });
+        this.#reply(reply, { s: info.seq, t: info.timestamp, e: info.epoch });
         return;
       } catch { /* fall back to the queued path */ }
     }
     void this.#handlePublish(req, key, msg.data).then((out) => {
-      if ("ok" in out) this.#reply(reply, { s: out.ok.seq, t: out.ok.timestamp });
+      if ("ok" in out) this.#reply(reply, { s: out.ok.seq, t: out.ok.timestamp, e: out.ok.epoch });
+      else if ("redirect" in out) this.#reply(reply, { redirect: out.redirect });
+      else {
+        const e = "fail" in out ? out.fail : out.retry;
+        this.#reply(reply, { err: e.code, msg: e.message });
+      }
+    }, () => this.#reply(reply, { err: "BACKPLANE_UNAVAILABLE", msg: "owner failed" }));
+  }
+
+  // ───────────────────────────── chain extension (relay / seed) ─────────────────────────────
+
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#inflight.add(p);
+    const done = () => this.#inflight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  /** Owner side of a relay (local or from a request). */
+  async #handleRelay(m: SequencedMessage, kind: PayloadKind, raw: Uint8Array, key: RoomKey): Promise<Outcome<RelayResult>> {
+    const out = await this.#ownerRoom(m.room, key);
+    if (!("ok" in out)) return out;
+    if (!this.#connected) return { retry: new EdgeplaneError("BACKPLANE_UNAVAILABLE", "owner is disconnected from NATS") };
+    const known = this.#ids.get(key.token, m.id);
+    const res = known && known.seq === m.seq ? "dup" : relayInto(this.#relayHost, out.ok, { msg: m, raw, kind, at: this.#now() });
+    if (res === "ok" && m.epoch > this.#epoch) this.#epoch = m.epoch;
+    this.#counters[res === "ok" ? "relayed" : res === "dup" ? "relayDuplicates" : "relayConflicts"]++;
+    return { ok: res };
+  }
+
+  /** Owner side of a seed. */
+  async #handleSeed(room: string, pos: RoomPosition, key: RoomKey): Promise<Outcome<RelayResult>> {
+    const out = await this.#ownerRoom(room, key);
+    if (!("ok" in out)) return out;
+    if (seedInto(this.#relayHost, out.ok, pos)) {
+      this.#counters.seeded++;
+      if (pos.epoch > this.#epoch) this.#epoch = pos.epoch;
+    }
+    return { ok: "ok" };
+  }
+
+  /** Publish a relayed message on the room subject unchanged (kind T/B: subscribers order it by seq only). */
+  #emitRelayed(r: OwnedRoom, p: PendingRelay): void {
+    const m = p.msg;
+    r.ring.push(m);
+    r.out = m.seq;
+    this.#ids.set(r.key.token, m.id, { seq: m.seq, timestamp: m.timestamp, epoch: m.epoch });
+    try {
+      this.#nc.publish(this.#subjects.room(r.key.token), p.raw, { headers: messageHeaders(this.#headers, m, this.nodeId, p.kind, r.encodedRoom, true) });
+    } catch { /* in the ring: subscribers repair it */ }
+  }
+
+  async #remoteChain(target: string, headers: unknown, raw: Uint8Array, timeout: number): Promise<Outcome<RelayResult>> {
+    let resp: NatsMsgLike;
+    try {
+      resp = await this.#nc.request(this.#subjects.rel(target), raw, { timeout, headers });
+    } catch (err) {
+      return this.#classify(err, target, "relay");
+    }
+    return this.#parseReply(resp, (b) => {
+      if (b.r !== "ok" && b.r !== "dup" && b.r !== "conflict") throw new EdgeplaneError("BAD_ENVELOPE", "bad relay reply");
+      return b.r;
+    });
+  }
+
+  #onChainRequest(msg: NatsMsgLike): void {
+    const reply = msg.reply;
+    let req;
+    try {
+      req = decodeChainRequest(msg);
+      if (!reply) throw new EdgeplaneError("BAD_ENVELOPE", "no reply subject");
+      if (msg.data.byteLength > this.maxPayloadBytes) throw new EdgeplaneError("PAYLOAD_TOO_LARGE", "payload too large");
+    } catch (err) {
+      this.#counters.malformedDropped++;
+      if (reply) this.#reply(reply, { err: (err as EdgeplaneError).code ?? "BAD_ENVELOPE", msg: String((err as Error).message) });
+      return;
+    }
+    const key = roomKey(req.type === "relay" ? req.msg.room : req.room);
+    const work = req.type === "relay"
+      ? this.#handleRelay(req.msg, req.kind, msg.data, key)
+      : this.#handleSeed(req.room, { seq: req.seq, epoch: req.epoch, timestamp: req.timestamp }, key);
+    void work.then((out) => {
+      if ("ok" in out) this.#reply(reply, { r: out.ok });
       else if ("redirect" in out) this.#reply(reply, { redirect: out.redirect });
       else {
         const e = "fail" in out ? out.fail : out.retry;
@@ -962,7 +1158,7 @@ export class NatsExchange implements Exchange {
         if (!("ok" in out)) return out;
         const r = out.ok;
         this.#counters.historyServed++;
-        return { ok: r.ring.after(room, afterSeq, r.seq, r.term) };
+        return { ok: r.ring.after(room, afterSeq, r.out, r.term) };
       }
       return this.#fetchHistoryFrom(target, room, afterSeq, timeout);
     });
@@ -1008,7 +1204,7 @@ export class NatsExchange implements Exchange {
       if (target === this.nodeId) {
         const out = await this.#ownerRoom(room, key);
         if (!("ok" in out)) return out;
-        return { ok: { seq: out.ok.seq, term: out.ok.term, owner: this.nodeId, ts: out.ok.lastTs } };
+        return { ok: { seq: out.ok.out, term: out.ok.term, owner: this.nodeId, ts: out.ok.lastTs } };
       }
       let resp: NatsMsgLike;
       try {
@@ -1064,11 +1260,11 @@ export class NatsExchange implements Exchange {
       }
       const r = out.ok;
       if (op === "pos") {
-        this.#reply(reply, { s: r.seq, e: r.term, o: this.nodeId, t: r.lastTs });
+        this.#reply(reply, { s: r.out, e: r.term, o: this.nodeId, t: r.lastTs });
         return;
       }
       this.#counters.historyServed++;
-      const res = r.ring.after(room, after, r.seq, r.term);
+      const res = r.ring.after(room, after, r.out, r.term);
       if (!Array.isArray(res)) {
         this.#reply(reply, { gap: { oldestSeq: res.oldestSeq, lastSeq: res.lastSeq, epoch: res.epoch } });
         return;
