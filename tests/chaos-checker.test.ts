@@ -54,6 +54,14 @@ describe("chaos history checker", () => {
     assertEquals(rules(reused), ["seq-reused", "lost", "lost"], "the second id at seq 4 also never reached A or B");
   });
 
+  it("catches a stalled consumer that was never closed as a slow consumer", () => {
+    const h = clean();
+    h.push({ ev: "stall", node: "n1", room: "r", closed: true, t: 50 });
+    assertEquals(rules(h), []);
+    h.push({ ev: "stall", node: "n2", room: "r", closed: false, t: 60 });
+    assertEquals(rules(h), ["slow-consumer"]);
+  });
+
   it("catches unbounded memory", () => {
     const h = clean();
     h.push({ ev: "mem", node: "n1", rss: 900e6, t: 5 });

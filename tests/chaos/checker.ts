@@ -13,7 +13,9 @@ export type HistoryEvent =
   | { ev: "deliver"; sub: string; room: string; seq: number; epoch: number; id: string; ts: number; t: number }
   | { ev: "disc"; sub: string; room: string; afterSeq: number; nextSeq: number; t: number }
   | { ev: "mem"; node: string; rss: number; t: number }
-  | { ev: "fault"; kind: string; target: string; t: number };
+  | { ev: "fault"; kind: string; target: string; t: number }
+  /** A consumer stalled on purpose past its queue budget; `closed`: the server closed it as a slow consumer in time. */
+  | { ev: "stall"; node: string; room: string; closed: boolean; t: number };
 
 export interface CheckOptions {
   /** A subscriber must have been live this long after an ack to owe that message (delivery latency slack). */
@@ -83,8 +85,13 @@ export function checkHistory(events: Iterable<HistoryEvent>, opts: Partial<Check
       }
       case "unsub": {
         const l = lives.get(key(e.sub, e.room));
-        const open = l?.findLast((x) => x.end === Infinity);
-        if (open) open.end = e.t;
+        // The last still-open lifetime (a loop rather than findLast: the project targets ES2022).
+        for (let i = (l?.length ?? 0) - 1; i >= 0; i--) {
+          if (l![i].end === Infinity) {
+            l![i].end = e.t;
+            break;
+          }
+        }
         break;
       }
       case "deliver": {
@@ -109,6 +116,10 @@ export function checkHistory(events: Iterable<HistoryEvent>, opts: Partial<Check
         break;
       case "fault":
         counts.faults++;
+        break;
+      case "stall":
+        counts.stalledConsumers = (counts.stalledConsumers ?? 0) + 1;
+        if (!e.closed) add("slow-consumer", `${e.node}: a consumer stalled past its budget in ${e.room} was not closed as a slow consumer`, e);
         break;
     }
   }
@@ -139,11 +150,16 @@ export function checkHistory(events: Iterable<HistoryEvent>, opts: Partial<Check
   }
 
   // (4) every acked message reaches every subscriber live for its whole lifetime, or a discontinuity covers it.
+  const livesByRoom = new Map<string, Array<[string, string, Life[]]>>(); // room → [sub, key, lifetimes]
+  for (const [k, l] of lives) {
+    const [sub, room] = k.split("\u0000");
+    const list = livesByRoom.get(room) ?? [];
+    list.push([sub, k, l]);
+    livesByRoom.set(room, list);
+  }
   for (const a of acks) {
     const issued = pubT.get(a.id) ?? a.t;
-    for (const [k, l] of lives) {
-      const [sub, room] = k.split("\u0000");
-      if (room !== a.room) continue;
+    for (const [sub, k, l] of livesByRoom.get(a.room) ?? []) {
       const owed = l.some((x) => x.start <= issued && x.end >= a.t + graceMs) && lastT >= a.t + graceMs;
       if (!owed) continue;
       counts.checkedObligations++;
