@@ -47,6 +47,11 @@ describe(`chat demo in Chromium fails over between nodes (nodes on ${runtime} an
       return { url: c.url, conn: c.connectionId, last: c.lastSeq("lobby") };
     });
     assertEquals((await client()).url, new URL(a.url).href);
+    // "connected" is the welcome; wait for the join itself (the client knows the room's seq) before publishing.
+    await page.waitForFunction(() =>
+      (globalThis as unknown as { chatClient: { lastSeq(r: string): number | undefined } }).chatClient.lastSeq("lobby") !== undefined, undefined, {
+      timeout: 15_000,
+    });
     const line = (text: string) => JSON.stringify({ k: "chat", user: "server", text });
     await fleet.publish("b", "lobby", line("before the crash"));
     await page.locator("#messages .msg .text", { hasText: "before the crash" }).waitFor({ timeout: 15_000 });
