@@ -70,6 +70,7 @@ describe(`chat demo in Chromium (server on ${runtime})`, () => {
     await seen(bob, "hello from alice");
     await say(bob, "hi alice, bob here");
     await seen(alice, "hi alice, bob here");
+    await seen(bob, "hi alice, bob here"); // bob's own message is shown when the server echoes it
     assertEquals(await bob.locator("#messages .msg").count(), 2);
     await alice.screenshot({ path: `${ARTIFACTS}/chat-${runtime}-alice.png` });
     await bob.screenshot({ path: `${ARTIFACTS}/chat-${runtime}-bob.png` });
