@@ -85,3 +85,24 @@ describe("room order (subscriber rules)", () => {
     assertEquals(h.events.map((e) => e.type), ["position"]);
   });
 });
+
+describe("room order: a restarted counter that reaches exactly the old position", () => {
+  it("is detected by observe() and the new generation is fetched from its start", async () => {
+    const delivered: string[] = [];
+    const events: string[] = [];
+    const gen2 = Array.from({ length: 3 }, (_, i) => ({ room: "r", seq: i + 1, epoch: 2, timestamp: 10 + i, id: `g2-${i + 1}`, origin: "o", payload: "x" }));
+    const order = new RoomOrder("r", {
+      deliver: (m) => delivered.push(`${m.epoch}:${m.seq}`),
+      event: (e) => events.push(e.type === "discontinuity" ? `disc ${e.afterSeq}->${e.nextSeq}` : e.type),
+      fetch: (after) => Promise.resolve(gen2.filter((m) => m.seq > after)),
+    }, newOrderCounters(), { retryMs: 1, gapTimeoutMs: 1000 });
+    order.position(0, 1);
+    for (let s = 1; s <= 3; s++) order.offer({ room: "r", seq: s, epoch: 1, timestamp: s, id: `g1-${s}`, origin: "o", payload: "x" });
+    order.observe(3, 2); // Redis restarted empty and its new counter is at 3 again; the live messages were missed
+    const deadline = Date.now() + 5000;
+    while (delivered.length < 6 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    if (delivered.join() !== "1:1,1:2,1:3,2:1,2:2,2:3") throw new Error(`delivered ${delivered.join()} events ${events.join()}`);
+    if (!events.includes("disc 3->1")) throw new Error(`no reset discontinuity: ${events.join()}`);
+    order.close();
+  });
+});

@@ -102,8 +102,9 @@ export class RoomOrder {
   /** The sequencer says the room is at (seq, epoch): repair a tail gap or detect a lost generation. */
   observe(seq: number, epoch: number): void {
     if (!this.#positioned || this.#closed) return;
-    if (epoch > this.epoch && seq < this.lastSeq) {
-      // The sequencer lost its counter: the new generation starts over; fetch it from its start.
+    if (epoch > this.epoch && seq <= this.lastSeq) {
+      // The sequencer lost its counter: the new generation starts over; fetch it from its start. (`<=`: a restarted
+      // counter that happens to stand exactly at our old position must not look like "nothing new".)
       this.#restart(epoch, `backplane lost the room's history (epoch ${this.epoch} -> ${epoch})`);
     }
     if (seq > this.lastSeq) {
