@@ -6,13 +6,13 @@
 // Stdin commands (one JSON per line): {"cmd":"publish","on":bool} | {"cmd":"move","client":i,"node":j} |
 // {"cmd":"slow","node":j,"room":r,"ms":n} | {"cmd":"hostile","node":j} | {"cmd":"exit"}.
 import process from "node:process";
-import { appendFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { EdgeplaneClient } from "../../src/client/mod.ts";
 import type { TransportKind } from "../../src/transport/connection.ts";
 import { webSocketClass } from "../helpers/test-clients.ts";
 import { rawClient } from "../helpers/raw-socket.ts";
 import { Rng } from "./rng.ts";
+import { jsonLog } from "./_log.ts";
 
 export interface ClientsConfig {
   log: string;
@@ -31,18 +31,7 @@ const cfg = JSON.parse(process.argv[2] ?? "{}") as ClientsConfig;
 const rng = new Rng(cfg.seed ^ 0x5eed);
 const WS = await webSocketClass();
 
-let buf: string[] = [];
-function rec(o: Record<string, unknown>): void {
-  buf.push(JSON.stringify(o));
-  if (buf.length > 5000) flush();
-}
-function flush(): void {
-  if (buf.length === 0) return;
-  const text = buf.join("\n") + "\n";
-  buf = [];
-  appendFileSync(cfg.log, text);
-}
-const flushTimer = setInterval(flush, 50);
+const { rec, close: closeLog } = jsonLog(cfg.log);
 
 /** The checker id of a payload: the payload itself, or its first word for padded (burst) payloads. */
 function idOf(data: string | undefined): string | undefined {
@@ -193,8 +182,7 @@ function exit(): void {
   rec({ ev: "note", node: "clients", what: "stats", skipped, stats, t: Date.now() });
   for (const l of clients) l.client.close();
   for (const s of slow) s.destroy();
-  flush();
-  clearInterval(flushTimer);
+  closeLog();
   process.stdout.write("CHAOS-CLIENTS-EXIT\n");
   setTimeout(() => process.exit(0), 50);
 }

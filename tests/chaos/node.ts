@@ -9,7 +9,6 @@
 // {"cmd":"exit"}. Leaves when stdin closes (the orchestrator went away).
 // Usage: <runtime> tests/chaos/node.ts '<json NodeConfig>'
 import process from "node:process";
-import { appendFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { Hono } from "hono";
 import { Hub } from "../../src/hub.ts";
@@ -19,6 +18,7 @@ import { connectRedis } from "../../src/exchange/redis-connect.ts";
 import { edgeplaneRoutes, type EdgeplaneRoutes } from "../../adapters/hono.ts";
 import type { Frame } from "../../src/protocol.ts";
 import { isEdgeplaneError } from "../../src/errors.ts";
+import { jsonLog } from "./_log.ts";
 
 export interface NodeConfig {
   nodeId: string;
@@ -47,18 +47,7 @@ const me = `${cfg.nodeId}.${cfg.incarnation}`;
 const subName = `N:${me}`;
 
 // ---- log: buffered, flushed every 50 ms (a SIGKILL loses at most that much of this node's own records) ----
-let buf: string[] = [];
-function rec(o: Record<string, unknown>): void {
-  buf.push(JSON.stringify(o));
-  if (buf.length > 5000) flush();
-}
-function flush(): void {
-  if (buf.length === 0) return;
-  const text = buf.join("\n") + "\n";
-  buf = [];
-  appendFileSync(cfg.log, text);
-}
-const flushTimer = setInterval(flush, 50);
+const { rec, flush, close: closeLog } = jsonLog(cfg.log);
 
 // ---- clock skew: the NATS exchange sees Date.now() + skew ----
 let skew = cfg.skewMs;
@@ -189,8 +178,7 @@ async function shutdown(drain: boolean): Promise<never> {
   } catch (err) {
     rec({ ev: "note", node: me, what: `shutdown error ${err}`, t: Date.now() });
   }
-  flush();
-  clearInterval(flushTimer);
+  closeLog();
   process.stdout.write(`CHAOS-NODE-EXIT ${me}\n`);
   process.exit(0);
 }

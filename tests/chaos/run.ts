@@ -222,6 +222,11 @@ export async function runChaos(args: Args): Promise<number> {
       const t = Date.now();
       for (const room of allRooms) rec({ ev: "unsub", sub: nodeSub(s), room, t });
     };
+    const killNode = async (s: NodeSlot): Promise<void> => {
+      s.child!.kill("SIGKILL");
+      endNodeSubs(s);
+      await s.child!.exited;
+    };
 
     await Promise.all(slots.map(startNode));
     say(`nodes ready: ${slots.map((s) => `${s.nodeId}=${s.runtime}:${s.port}`).join(" ")}`);
@@ -256,18 +261,18 @@ export async function runChaos(args: Args): Promise<number> {
         rec({ ev: "fault", kind, target, ...extra, t: Date.now() });
         say(`fault ${kind} ${target} ${Object.keys(extra).length ? JSON.stringify(extra) : ""}`);
       };
+      // kill-node / drain-node: takes `s` down with `stop` (resolves once its process has exited), keeps it down
+      // `down` ms, then starts its next incarnation.
+      const restartNode = async (down: number, stop: () => Promise<void>): Promise<void> => {
+        log(`${s.nodeId}.${s.incarnation}`, { downMs: down });
+        await stop();
+        await sleep(down);
+        await startNode(s);
+        rec({ ev: "fault", kind: "node-up", target: `${s.nodeId}.${s.incarnation}`, t: Date.now() });
+      };
       switch (kind) {
-        case "kill-node": {
-          const down = rng.int(1000, 4000);
-          log(`${s.nodeId}.${s.incarnation}`, { downMs: down });
-          s.child!.kill("SIGKILL");
-          endNodeSubs(s);
-          await s.child!.exited;
-          await sleep(down);
-          await startNode(s);
-          rec({ ev: "fault", kind: "node-up", target: `${s.nodeId}.${s.incarnation}`, t: Date.now() });
-          return;
-        }
+        case "kill-node":
+          return restartNode(rng.int(1000, 4000), () => killNode(s));
         case "stop-node": {
           const ms = rng.int(Math.min(1500, args.maxFreezeMs), args.maxFreezeMs);
           log(`${s.nodeId}.${s.incarnation}`, { frozenMs: ms });
@@ -292,22 +297,15 @@ export async function runChaos(args: Args): Promise<number> {
           await redis!.restartEmpty();
           return;
         }
-        case "drain-node": {
-          const down = rng.int(1000, 3000);
-          log(`${s.nodeId}.${s.incarnation}`, { downMs: down });
-          send(s.child, { cmd: "drain" });
-          const gone = await Promise.race([s.child!.exited.then(() => true), sleep(20_000).then(() => false)]);
-          if (!gone) {
-            rec({ ev: "note", what: `drain of ${nodeSub(s)} did not finish in 20 s; SIGKILL`, t: Date.now() });
-            s.child!.kill("SIGKILL");
-            endNodeSubs(s);
-            await s.child!.exited;
-          }
-          await sleep(down);
-          await startNode(s);
-          rec({ ev: "fault", kind: "node-up", target: `${s.nodeId}.${s.incarnation}`, t: Date.now() });
-          return;
-        }
+        case "drain-node":
+          return restartNode(rng.int(1000, 3000), async () => {
+            send(s.child, { cmd: "drain" });
+            const gone = await Promise.race([s.child!.exited.then(() => true), sleep(20_000).then(() => false)]);
+            if (!gone) {
+              rec({ ev: "note", what: `drain of ${nodeSub(s)} did not finish in 20 s; SIGKILL`, t: Date.now() });
+              await killNode(s);
+            }
+          });
         case "slow-client": {
           const room = natsRooms[rng.int(0, natsRooms.length - 1)];
           const ms = rng.int(3000, 8000);
