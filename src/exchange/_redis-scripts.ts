@@ -24,10 +24,25 @@ end
 `;
 
 /**
+ * Shared helper: the capped history. `trimHistory(hist, max)` keeps the newest `max` entries of the sorted set `hist`
+ * and returns the score (seq, as Redis's string) of the highest one it evicted, or nil when nothing was over the cap.
+ * The caller records it as the room's `trim`.
+ */
+const TRIM_HISTORY = `
+local function trimHistory(hist, max)
+  local n = redis.call('ZCARD', hist)
+  if n <= max then return nil end
+  local cut = redis.call('ZRANGE', hist, n - max - 1, n - max - 1, 'WITHSCORES')[2]
+  redis.call('ZREMRANGEBYRANK', hist, 0, n - max - 1)
+  return cut
+end
+`;
+
+/**
  * PUBLISH. KEYS: gen, sealed, room, hist, id. ARGV: knownGen, body ('{' + envelope JSON), channel, histMax, idTtl,
  * knownSeq, knownEpoch. Returns {'ok', seq, ts, epoch} | {'dup', 'seq:ts:epoch'} | {'sealed', authority}.
  */
-export const PUBLISH_LUA = `${ENSURE_GEN}
+export const PUBLISH_LUA = `${ENSURE_GEN}${TRIM_HISTORY}
 -- A known id answers with its seq even after a seal: a retried publish must never get a second seq elsewhere.
 local prior = redis.call('GET', KEYS[5])
 if prior then return {'dup', prior} end
@@ -54,13 +69,8 @@ local s, e, tt = string.format('%d', seq), string.format('%d', epoch), string.fo
 local msg = '{"seq":' .. s .. ',"ts":' .. tt .. ',"epoch":' .. e .. ',' .. string.sub(ARGV[2], 2)
 redis.call('HSET', KEYS[3], 'seq', s, 'ts', tt, 'epoch', e, 'foreign', '0')
 redis.call('ZADD', KEYS[4], seq, msg)
-local n = redis.call('ZCARD', KEYS[4])
-local max = tonumber(ARGV[4])
-if n > max then
-  local cut = redis.call('ZRANGE', KEYS[4], n - max - 1, n - max - 1, 'WITHSCORES')
-  redis.call('ZREMRANGEBYRANK', KEYS[4], 0, n - max - 1)
-  redis.call('HSET', KEYS[3], 'trim', cut[2])
-end
+local cut = trimHistory(KEYS[4], tonumber(ARGV[4]))
+if cut then redis.call('HSET', KEYS[3], 'trim', cut) end
 redis.call('SET', KEYS[5], s .. ':' .. tt .. ':' .. e, 'EX', ARGV[5])
 redis.call('PUBLISH', ARGV[3], msg)
 return {'ok', s, tt, e}
@@ -70,7 +80,7 @@ return {'ok', s, tt, e}
  * RELAY an already-sequenced message unchanged. KEYS: gen, room, hist. ARGV: knownGen, msg JSON, seq, ts, epoch, id,
  * channel, histMax. Returns {'ok'} | {'dup'} | {'conflict'}.
  */
-export const RELAY_LUA = `${ENSURE_GEN}
+export const RELAY_LUA = `${ENSURE_GEN}${TRIM_HISTORY}
 local seq = tonumber(ARGV[3])
 local have = redis.call('ZRANGEBYSCORE', KEYS[3], seq, seq)
 if #have > 0 then
@@ -89,11 +99,10 @@ if seq > cur then
 end
 if ep > gen then redis.call('SET', KEYS[1], string.format('%d', ep)) end
 redis.call('ZADD', KEYS[3], seq, ARGV[2])
-local n = redis.call('ZCARD', KEYS[3])
-local max = tonumber(ARGV[8])
-if n > max then
-  local cut = tonumber(redis.call('ZRANGE', KEYS[3], n - max - 1, n - max - 1, 'WITHSCORES')[2])
-  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, n - max - 1)
+local cut = trimHistory(KEYS[3], tonumber(ARGV[8]))
+if cut then
+  -- only ever raised: a relayed message can be older than the history it joins
+  cut = tonumber(cut)
   if cut > tonumber(redis.call('HGET', KEYS[2], 'trim') or '0') then redis.call('HSET', KEYS[2], 'trim', string.format('%d', cut)) end
 end
 redis.call('PUBLISH', ARGV[7], ARGV[2])
