@@ -9,6 +9,7 @@ import { Hono } from "hono";
 import { Hub } from "../../src/hub.ts";
 import type { Exchange } from "../../src/exchange/exchange.ts";
 import { edgeplaneRoutes } from "../../adapters/hono.ts";
+import { mem } from "./_mem.ts";
 
 const g = globalThis as unknown as Record<string, any>;
 const runtime = g.Bun ? "bun" : g.Deno ? "deno" : "node";
@@ -43,16 +44,6 @@ const stamp = (bytes: number): string => {
   const head = `@@${process.hrtime.bigint()}|`;
   return head + "x".repeat(Math.max(0, bytes - head.length));
 };
-
-async function mem(): Promise<{ rss: number; heapUsed: number }> {
-  for (let i = 0; i < 3; i++) {
-    if (g.Bun) g.Bun.gc(true);
-    else g.gc?.();
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed };
-}
 
 const app = new Hono();
 app.get("/mem", async (c) => c.json(await mem()));

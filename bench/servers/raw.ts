@@ -4,6 +4,7 @@
 // Protocol: "J<room>" joins (answered "j<room>"), "P<room>|<payload>" broadcasts <payload> to the room.
 // Also: GET /mem → {rss, heapUsed} after a forced GC. Prints "LISTENING <port>".
 import process from "node:process";
+import { mem } from "./_mem.ts";
 
 type Send = (text: string) => void;
 interface Peer {
@@ -69,17 +70,6 @@ function gone(p: Peer): void {
     if (set && set.size === 0) rooms.delete(r);
   }
   dirty.delete(p);
-}
-
-async function mem(): Promise<{ rss: number; heapUsed: number }> {
-  const g = globalThis as unknown as { gc?: () => void; Bun?: { gc(force: boolean): void } };
-  for (let i = 0; i < 3; i++) {
-    if (g.Bun) g.Bun.gc(true);
-    else g.gc?.();
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed };
 }
 
 const port = Number(process.env.BENCH_PORT ?? 0);
