@@ -137,6 +137,78 @@ describe("nats exchange", () => {
     }
   });
 
+  it("publishes to a remote owner travel in batches: acks in call order, one order for every subscriber", async () => {
+    const set = await nodes(server, 3, { prefix: "batch" });
+    try {
+      const [a, b, c] = set.exs;
+      const room = Array.from({ length: 30 }, (_, i) => `bt${i}`).find((r) => a.ownerOf(r) === "node0")!;
+      const got: string[] = [];
+      let positioned = false;
+      const unsub = c.subscribe(room, (m) => got.push(String(m.payload)), { onEvent: (e) => void (e.type === "position" && (positioned = true)) });
+      await waitUntil(() => positioned, "positioned");
+      const n = 3000;
+      // Two non-owners, each issuing everything in one turn: the requests leave as batches per owner.
+      const acks = await Promise.all([b, c].flatMap((x, j) => Array.from({ length: n }, (_, i) => x.publish(room, `${j}-${i}`))));
+      assertEquals(acks.map((x) => x.seq).sort((p, q) => p - q), Array.from({ length: 2 * n }, (_, i) => i + 1), "seqs 1..2n");
+      for (const part of [acks.slice(0, n), acks.slice(n)]) {
+        for (let i = 1; i < n; i++) assert(part[i].seq > part[i - 1].seq, "each publisher's acks follow its call order");
+      }
+      await waitUntil(() => got.length === 2 * n, "all delivered");
+      for (const j of [0, 1]) {
+        const mine = got.filter((p) => p.startsWith(`${j}-`));
+        assertEquals(mine, Array.from({ length: n }, (_, i) => `${j}-${i}`), "per-publisher order kept");
+      }
+      const st = b.status().counters;
+      assertGreater(st.batchesSent, 0, "batched");
+      assert(st.batchesSent * 10 < n, `few requests for ${n} publishes (${st.batchesSent} batches)`);
+      unsub();
+    } finally {
+      await set.close();
+    }
+  });
+
+  it("a malformed batch is refused, a batch with bad records answers each record; the owner lives", async () => {
+    const set = await nodes(server, 2, { prefix: "badbatch" });
+    const evil = await connect({ servers: server.url });
+    try {
+      const [a] = set.exs;
+      const room = Array.from({ length: 30 }, (_, i) => `bb${i}`).find((r) => a.ownerOf(r) === "node0")!;
+      const { headers } = await import("nats");
+      const { encodeRequestBatch } = await import("../src/exchange/nats/_codec.ts");
+      const ask = async (ep: string, body: Uint8Array) => {
+        const h = headers();
+        h.set("ep", ep);
+        const res = await evil.request(`badbatch.own.${a.nodeId}`, body, { headers: h, timeout: 2000 });
+        return JSON.parse(new TextDecoder().decode(res.data));
+      };
+      const before = a.status().counters.malformedDropped;
+      assertEquals((await ask("1 m - evil - - - - 3", new Uint8Array([0, 0, 0, 9, 1]))).err, "BAD_ENVELOPE", "broken framing");
+      assertEquals((await ask("1 m - evil - - - - 0", new Uint8Array(0))).err, "BAD_ENVELOPE", "empty batch");
+      assertEquals((await ask("1 m - evil - - - - 99999", new Uint8Array(0))).err, "BAD_ENVELOPE", "oversized count");
+      const enc = (s: string) => new TextEncoder().encode(s);
+      const good = { id: "good1", origin: "evil", room, kind: "text" as const };
+      const bad = { id: "../x", origin: "evil", room, kind: "text" as const };
+      const { body } = encodeRequestBatch(() => new Headers(), "evil", [
+        { req: good, raw: enc("hello"), encodedRoom: encodeURIComponent(room) },
+        { req: bad, raw: enc("nope"), encodedRoom: encodeURIComponent(room) },
+        { req: { ...good, id: "good2" }, raw: enc("world"), encodedRoom: encodeURIComponent(room) },
+      ]);
+      const mixed = await ask("1 m - evil - - - - 3", body);
+      assert(Array.isArray(mixed.r) && mixed.r.length === 3, JSON.stringify(mixed));
+      assertEquals(mixed.r[0][0], 1, "first good record sequenced");
+      assertEquals(mixed.r[1].err, "BAD_ENVELOPE", "bad record refused on its own");
+      assertEquals(mixed.r[2][0], 2, "the record after it still sequenced");
+      assertGreater(a.status().counters.malformedDropped, before + 3);
+      const h = await a.history(room, 0);
+      assert(Array.isArray(h));
+      assertEquals(h.map((m) => m.payload), ["hello", "world"]);
+      assertEquals(a.status().state, "ready");
+    } finally {
+      await evil.close();
+      await set.close();
+    }
+  });
+
   it("a lost message is repaired from the owner's history; a lost tail via the heartbeat announcement", async () => {
     const drop = new Set<number>();
     const set = await nodes(server, 2, { prefix: "gap" });

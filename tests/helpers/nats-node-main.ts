@@ -142,7 +142,7 @@ async function handle(c: Record<string, unknown>): Promise<unknown> {
       return { digests: (c.rooms as string[]).map((r) => digest(rooms.get(r) ?? { got: [], events: [], positioned: false })) };
     case "delivered": {
       const d = rooms.get(c.room as string)!;
-      return { got: d.got.map((m) => [m.seq, m.id, m.epoch]), events: d.events };
+      return { got: d.got.map((m) => [m.seq, m.id, m.epoch, m.timestamp]), events: d.events };
     }
     case "status":
       return ex.status();

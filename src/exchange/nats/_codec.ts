@@ -87,9 +87,13 @@ export interface WireEnvelope {
   kind: PayloadKind;
 }
 
+function requestField(env: WireEnvelope, encodedRoom?: string): string {
+  return `1 ${env.kind === "text" ? "t" : "b"} ${env.id} ${env.origin} ${encodedRoom ?? encodeURIComponent(env.room)} - - - -`;
+}
+
 /** Headers of a publish request (owner-bound). */
 export function requestHeaders(make: HeadersFactory, env: WireEnvelope, encodedRoom?: string): unknown {
-  return envHeader(make, `1 ${env.kind === "text" ? "t" : "b"} ${env.id} ${env.origin} ${encodedRoom ?? encodeURIComponent(env.room)} - - - -`);
+  return envHeader(make, requestField(env, encodedRoom));
 }
 
 /** Decoded publish request. */
@@ -97,9 +101,7 @@ export interface DecodedRequest extends WireEnvelope {
   payload: Payload;
 }
 
-/** Decode a publish request; throws BAD_ENVELOPE. */
-export function decodeRequest(msg: NatsMsgLike): DecodedRequest {
-  const f = fields(msg.headers);
+function requestOf(f: string[], data: Uint8Array): DecodedRequest {
   const kind = f[1];
   if (kind !== "t" && kind !== "b") throw new EdgeplaneError("BAD_ENVELOPE", "a publish request carries text or binary");
   return {
@@ -107,8 +109,92 @@ export function decodeRequest(msg: NatsMsgLike): DecodedRequest {
     origin: validateId(f[3], "origin"),
     room: room(f[4]),
     kind: kind === "t" ? "text" : "binary",
-    payload: payloadOf(kind, msg.data),
+    payload: payloadOf(kind, data),
   };
+}
+
+/** Decode a publish request; throws BAD_ENVELOPE. */
+export function decodeRequest(msg: NatsMsgLike): DecodedRequest {
+  return requestOf(fields(msg.headers), msg.data);
+}
+
+// Batched publish requests (several envelopes for one owner in one NATS request): header `ep` = `1 m - <origin> - -
+// - - <count>`, body = records of [u32 envLen][envelope field, as in a single request][u32 payloadLen][payload]. The
+// reply is JSON `{r: [...]}` with one entry per record, in order: `[seq, ts, epoch]`, `{redirect}` or `{err, msg}`.
+
+/** Most envelopes in one batched request. */
+export const MAX_BATCH = 1024;
+
+/** Bytes a request adds to a batch body (envelope field and payload, with their length prefixes). */
+export function batchRecordBytes(env: WireEnvelope, raw: Uint8Array, encodedRoom: string): number {
+  return 8 + 64 + env.id.length + env.origin.length + encodedRoom.length + raw.byteLength;
+}
+
+/** Headers and body of a batched publish request. */
+export function encodeRequestBatch(
+  make: HeadersFactory,
+  origin: string,
+  items: ReadonlyArray<{ req: WireEnvelope; raw: Uint8Array; encodedRoom: string }>,
+): { headers: unknown; body: Uint8Array } {
+  const envs = items.map((it) => utf8Encode(requestField(it.req, it.encodedRoom)));
+  let size = 0;
+  for (let i = 0; i < items.length; i++) size += 8 + envs[i].byteLength + items[i].raw.byteLength;
+  const body = new Uint8Array(size);
+  const dv = new DataView(body.buffer);
+  let off = 0;
+  for (let i = 0; i < items.length; i++) {
+    dv.setUint32(off, envs[i].byteLength);
+    body.set(envs[i], off + 4);
+    off += 4 + envs[i].byteLength;
+    const raw = items[i].raw;
+    dv.setUint32(off, raw.byteLength);
+    body.set(raw, off + 4);
+    off += 4 + raw.byteLength;
+  }
+  return { headers: envHeader(make, `1 m - ${origin} - - - - ${items.length}`), body };
+}
+
+/** Whether a request on the owner subject is a batch. */
+export function isRequestBatch(msg: NatsMsgLike): boolean {
+  return msg.headers?.get(ENVELOPE_HEADER)?.startsWith("1 m ") === true;
+}
+
+/**
+ * Decode a batched publish request: one entry per record, a bad record as its own BAD_ENVELOPE error (the others
+ * still count). Throws BAD_ENVELOPE when the framing itself is broken.
+ */
+export function decodeRequestBatch(msg: NatsMsgLike): Array<{ req: DecodedRequest; raw: Uint8Array } | EdgeplaneError> {
+  const f = fields(msg.headers);
+  validateId(f[3], "origin");
+  const count = int(f[8], "count");
+  if (count < 1 || count > MAX_BATCH) throw new EdgeplaneError("BAD_ENVELOPE", "bad batch size");
+  const bytes = msg.data;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const bad = () => new EdgeplaneError("BAD_ENVELOPE", "malformed publish batch");
+  const out: Array<{ req: DecodedRequest; raw: Uint8Array } | EdgeplaneError> = [];
+  let off = 0;
+  for (let i = 0; i < count; i++) {
+    if (off + 4 > bytes.byteLength) throw bad();
+    const el = dv.getUint32(off);
+    off += 4;
+    if (el > 4096 || off + el + 4 > bytes.byteLength) throw bad();
+    const env = utf8Decode(bytes.subarray(off, off + el));
+    off += el;
+    const pl = dv.getUint32(off);
+    off += 4;
+    if (off + pl > bytes.byteLength) throw bad();
+    const raw = bytes.slice(off, off + pl); // a copy: a held payload must not pin the whole batch
+    off += pl;
+    try {
+      const ef = env.split(" ");
+      if (ef.length !== 9 || ef[0] !== "1") throw new EdgeplaneError("BAD_ENVELOPE", "unsupported envelope field");
+      out.push({ req: requestOf(ef, raw), raw });
+    } catch (err) {
+      out.push(err instanceof EdgeplaneError ? err : bad());
+    }
+  }
+  if (off !== bytes.byteLength) throw bad();
+  return out;
 }
 
 /** Epoch (ownership generation): compared as the pair (term, owner). */

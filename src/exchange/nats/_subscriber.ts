@@ -24,6 +24,7 @@ const MAX_ATTEMPTS = 4;
 export class RoomSubscription {
   #phase: "joining" | "live" | "closed" = "joining";
   #lastSeq = 0;
+  #lastTs = 0;
   #epoch: Epoch = { term: 0, owner: "" };
   #epochBase = 0;
   #buffer: RoomWire[] = [];
@@ -32,6 +33,10 @@ export class RoomSubscription {
   #repairing = false;
   readonly #recent = new Set<string>();
   readonly #recentRing: string[] = [];
+  /** seq, timestamp and epoch term of the id at the same index of #recentRing (what a new owner needs for idempotency). */
+  readonly #recentSeq: number[] = [];
+  readonly #recentTs: number[] = [];
+  readonly #recentTerm: number[] = [];
   #recentAt = 0;
 
   constructor(
@@ -46,6 +51,17 @@ export class RoomSubscription {
   }
   get lastSeq(): number {
     return this.#lastSeq;
+  }
+  /** Highest timestamp delivered: a successor owner continues at or above it (timestamps never go back). */
+  get lastTs(): number {
+    return this.#lastTs;
+  }
+
+  /** The most recently delivered ids with their seq info (a node that takes the room over answers retries with them). */
+  recent(fn: (id: string, info: { seq: number; timestamp: number; epoch: number }) => void): void {
+    for (let i = 0; i < this.#recentRing.length; i++) {
+      fn(this.#recentRing[i], { seq: this.#recentSeq[i], timestamp: this.#recentTs[i], epoch: this.#recentTerm[i] });
+    }
   }
 
   close(): void {
@@ -193,17 +209,22 @@ export class RoomSubscription {
 
   #deliver(m: SequencedMessage): void {
     this.#lastSeq = m.seq;
+    if (m.timestamp > this.#lastTs) this.#lastTs = m.timestamp;
     const c = this.host.counters;
     if (this.#recent.has(m.id)) {
       c.duplicatesDropped++;
       return;
     }
-    if (this.#recentRing.length < RECENT_IDS) this.#recentRing.push(m.id);
-    else {
-      this.#recent.delete(this.#recentRing[this.#recentAt]);
-      this.#recentRing[this.#recentAt] = m.id;
-      this.#recentAt = (this.#recentAt + 1) % RECENT_IDS;
+    let at = this.#recentRing.length;
+    if (at >= RECENT_IDS) {
+      at = this.#recentAt;
+      this.#recent.delete(this.#recentRing[at]);
+      this.#recentAt = (at + 1) % RECENT_IDS;
     }
+    this.#recentRing[at] = m.id;
+    this.#recentSeq[at] = m.seq;
+    this.#recentTs[at] = m.timestamp;
+    this.#recentTerm[at] = m.epoch;
     this.#recent.add(m.id);
     c.delivered++;
     try {

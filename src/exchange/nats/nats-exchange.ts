@@ -26,16 +26,21 @@ import type {
   Unsubscribe,
 } from "../exchange.ts";
 import {
+  batchRecordBytes,
   cmpEpoch,
   decodeChainRequest,
   decodeHistoryPage,
   decodeRequest,
+  decodeRequestBatch,
   decodeRoomWire,
   type DecodedRequest,
   encodeHistoryPage,
+  encodeRequestBatch,
   type Epoch,
   type HeadersFactory,
+  isRequestBatch,
   jsonBytes,
+  MAX_BATCH,
   messageHeaders,
   noticeHeaders,
   num,
@@ -55,8 +60,10 @@ import {
   releaseRelays,
   seedInto,
 } from "./_relay.ts";
+import { Batcher } from "./_batcher.ts";
 import { fastRandomId } from "./_ids.ts";
 import { Membership } from "./_membership.ts";
+import { OwnerLease } from "./_lease.ts";
 import { IdCache, KnownPositions, OwnedRoom } from "./_sequencer.ts";
 import { RoomSubscription, type SubscriberHost } from "./_subscriber.ts";
 import { isKnownRoom, isToken, isValidPrefix, type RoomKey, roomKey, Subjects } from "./_subjects.ts";
@@ -112,10 +119,22 @@ const HEADER_ROOM = 2048;
 
 type Outcome<T> = { ok: T } | { redirect: string | null } | { retry: EdgeplaneError; suspect?: boolean } | { fail: EdgeplaneError };
 type Position = { seq: number; term: number; owner: string; ts: number };
+/** A publish on its way to a remote owner (batched per owner and turn, see _batcher.ts). */
+interface OutgoingPublish {
+  req: DecodedRequest;
+  raw: Uint8Array;
+  encodedRoom: string;
+  token: string;
+  timeout: number;
+  resolve: (out: Outcome<SeqInfo>) => void;
+}
 
 interface Waiter {
   resolve: () => void;
 }
+type WaitKind = "change" | "conn" | "lease";
+
+const leaseError = () => new EdgeplaneError("BACKPLANE_UNAVAILABLE", "owner lease lapsed (this node was paused or cut off): re-validating");
 
 const COUNTER_NAMES = [
   "published",
@@ -145,6 +164,10 @@ const COUNTER_NAMES = [
   "relayConflicts",
   "relayHolesSkipped",
   "seeded",
+  "leaseLapses",
+  "leaseWaits",
+  "batchesSent",
+  "batchedPublishes",
 ] as const;
 
 /**
@@ -176,6 +199,9 @@ export class NatsExchange implements Exchange {
   readonly #faults: NatsExchangeOptions["faults"];
   readonly #relayHost: RelayHost;
   readonly #membership: Membership;
+  readonly #lease: OwnerLease;
+  /** Owner-side requests waiting for the lease to be re-validated (the sync fast path must not overtake them). */
+  #leaseQueue = 0;
   readonly #owned = new Map<string, OwnedRoom>();
   readonly #known = new KnownPositions();
   readonly #ids: IdCache;
@@ -184,6 +210,12 @@ export class NatsExchange implements Exchange {
   readonly #natsSubs: NatsSubscriptionLike[] = [];
   readonly #roomUnsubs = new Set<() => void>();
   readonly #inflight = new Set<Promise<unknown>>();
+  readonly #outgoing = new Batcher<OutgoingPublish>(
+    (target, items) => this.#sendPublishes(target, items),
+    (e) => batchRecordBytes(e.req, e.raw, e.encodedRoom),
+    () => this.#serverMax() - HEADER_ROOM,
+    MAX_BATCH,
+  );
   readonly #counters: Record<string, number> = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0]));
   readonly #startedAt: number;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -195,8 +227,7 @@ export class NatsExchange implements Exchange {
   #lastTick: number | undefined;
   #serverMaxCache: number | undefined;
   #readyWaiters: Waiter[] = [];
-  #changeWaiters: Waiter[] = [];
-  #connWaiters: Waiter[] = [];
+  readonly #waiters: Record<WaitKind, Waiter[]> = { change: [], conn: [], lease: [] };
   #gatherBatch: Map<string, Array<(r: GatherEntry[]) => void>> | undefined;
 
   constructor(nc: NatsConnectionLike, opts: NatsExchangeOptions = {}) {
@@ -224,7 +255,10 @@ export class NatsExchange implements Exchange {
       skipped: (n) => void (this.#counters.relayHolesSkipped += n),
     };
     this.#startedAt = this.#now();
-    this.#membership = new Membership(this.nodeId, missed * this.#hbMs, this.#now, () => this.#onMembershipChange());
+    const deadAfter = missed * this.#hbMs;
+    this.#membership = new Membership(this.nodeId, deadAfter, this.#now, () => this.#onMembershipChange());
+    // The lease ends a heartbeat interval before the others may declare us dead (never under half of that time).
+    this.#lease = new OwnerLease(Math.max(deadAfter - this.#hbMs, deadAfter / 2));
     if (nc.isClosed()) throw new EdgeplaneError("BACKPLANE_UNAVAILABLE", "the NATS connection is closed");
     this.#listen();
     this.#watchStatus();
@@ -289,7 +323,7 @@ export class NatsExchange implements Exchange {
       } catch { /* fall back to the routed path, which waits for the connection or rejects in time */ }
     }
     const p = this.#routed<SeqInfo>(key, "publish", (target, timeout) =>
-      target === this.nodeId ? this.#handlePublish(req, key, raw) : this.#remotePublish(target, req, raw, timeout)
+      target === this.nodeId ? this.#handlePublish(req, key, raw) : this.#remotePublish(target, key, req, raw, timeout)
     ).then(
       (info) => {
         this.#counters.published++;
@@ -515,6 +549,7 @@ export class NatsExchange implements Exchange {
       for (const _dead of this.#membership.sweep()) this.#counters.membersDied++;
     }
     if (!this.#closing && this.#now() - this.#startedAt >= this.#settleMs) this.#membership.setSelfEligible(true);
+    this.#leaseOk(); // a lapse steps our rooms down now, not at the next publish
     this.#sendHeartbeat(false);
     this.#checkReady();
   }
@@ -529,7 +564,7 @@ export class NatsExchange implements Exchange {
       r.dirty = false;
       a.push([r.key.token, r.seq, r.term, r.lastTs]);
     }
-    const body: Record<string, unknown> = { n: this.nodeId, e: this.#membership.selfEligible ? 1 : 0 };
+    const body: Record<string, unknown> = { n: this.nodeId, e: this.#membership.selfEligible ? 1 : 0, k: this.#lease.stamp() };
     if (a.length) body.a = a;
     if (bye) body.bye = 1;
     try {
@@ -580,6 +615,7 @@ export class NatsExchange implements Exchange {
     }
     this.#wake("change");
     this.#wake("conn");
+    this.#wake("lease");
   }
 
   // ───────────────────────────── membership and ownership ─────────────────────────────
@@ -615,7 +651,11 @@ export class NatsExchange implements Exchange {
         if (subs) for (const rs of subs) rs.onAnnounce(seq, epoch);
       }
     }
-    if (self) return;
+    if (self) {
+      // Everything the server sent us before this beat is processed now: the lease runs from when the beat left.
+      if (this.#lease.echoed(b.k)) this.#wake("lease");
+      return;
+    }
     if (b.bye === 1) {
       this.#membership.remove(n);
       return;
@@ -639,6 +679,47 @@ export class NatsExchange implements Exchange {
     r.dirty = true;
     this.#counters.stepDowns++;
     this.#known.record(r.key.token, r.seq, { term: r.term, owner: this.nodeId }, r.lastTs);
+  }
+
+  /**
+   * Whether this node holds its owner lease (see _lease.ts). The first check after a lapse steps every owned room down:
+   * a node that was frozen may have been declared dead and its rooms taken over, so it gathers again before it
+   * sequences; and it sends a heartbeat at once, whose echo re-validates the lease.
+   */
+  #leaseOk(): boolean {
+    if (this.#lease.valid()) return true;
+    if (this.#lease.takeLapse()) {
+      this.#counters.leaseLapses++;
+      for (const r of this.#owned.values()) if (r.state !== "inactive") this.#stepDown(r);
+      this.#sendHeartbeat(false);
+    }
+    return false;
+  }
+
+  /** The lease is valid and nobody waits for it: an owner-side request may go on without yielding. */
+  #leaseReady(): boolean {
+    return this.#leaseQueue === 0 && this.#leaseOk();
+  }
+
+  /**
+   * Wait, bounded by `sendTimeout`, until the lease is valid. Waiters keep their arrival order, and a request that
+   * arrives while others wait queues behind them, so a publisher's order survives the wait. False if it did not return.
+   */
+  async #awaitLease(): Promise<boolean> {
+    this.#leaseQueue++;
+    this.#counters.leaseWaits++;
+    try {
+      await null; // behind the waiters already woken
+      const deadline = this.#now() + this.#sendTimeout;
+      while (!this.#leaseOk()) {
+        const remaining = deadline - this.#now();
+        if (remaining <= 0 || this.#closed) return false;
+        await this.#wait("lease", remaining);
+      }
+      return true;
+    } finally {
+      this.#leaseQueue--;
+    }
   }
 
   /** The node that should sequence `key` as far as this node can tell. */
@@ -690,6 +771,12 @@ export class NatsExchange implements Exchange {
         term = Math.max(term, k.term);
         ts = Math.max(ts, k.ts);
       }
+      // This node's own subscriptions count too (the gather asks only the others): what we delivered was assigned.
+      const own = this.#subsByToken.get(r.key.token);
+      for (const rs of own ?? []) {
+        base = Math.max(base, rs.lastSeq);
+        ts = Math.max(ts, rs.lastTs);
+      }
       let holder: GatherEntry | undefined;
       for (const x of replies) {
         base = Math.max(base, x.seq);
@@ -701,9 +788,15 @@ export class NatsExchange implements Exchange {
         r.ring.clear();
         if (holder && base > 0) await this.#seedHistory(r, holder.node, base);
       }
-      if (r.gen !== gen || this.#closing || this.#membership.owner(r.key) !== this.nodeId) {
+      if (r.gen !== gen || this.#closing || this.#membership.owner(r.key) !== this.nodeId || !this.#leaseOk()) {
         if (r.gen === gen) r.state = "inactive";
         return;
+      }
+      // A publisher retrying an id we delivered as a subscriber gets its original seq back, not a second one.
+      for (const rs of own ?? []) {
+        rs.recent((id, info) => {
+          if (!this.#ids.get(r.key.token, id)) this.#ids.set(r.key.token, id, info);
+        });
       }
       r.seq = base;
       r.out = base;
@@ -830,6 +923,7 @@ export class NatsExchange implements Exchange {
     const from = validateId(b.n, "node");
     if (from === this.nodeId || !msg.reply) return;
     if (!Array.isArray(b.t) || b.t.length > 5000) throw new EdgeplaneError("BAD_ENVELOPE", "bad gather");
+    this.#leaseOk(); // an owner whose lease lapsed has stepped down: it reports, it does not refuse
     const p: Record<string, [number, number, string, number, number]> = {};
     for (const t of b.t) {
       if (!isToken(t)) continue;
@@ -850,7 +944,10 @@ export class NatsExchange implements Exchange {
         ts = Math.max(ts, r.lastTs);
         if (r.ringCurrent && r.seq === seq) flags |= 2;
       }
-      for (const rs of this.#subsByToken.get(t) ?? []) seq = Math.max(seq, rs.lastSeq);
+      for (const rs of this.#subsByToken.get(t) ?? []) {
+        seq = Math.max(seq, rs.lastSeq);
+        ts = Math.max(ts, rs.lastTs);
+      }
       if (seq === 0 && term === 0 && !r) continue;
       p[t] = [seq, term, owner, ts, flags];
     }
@@ -940,37 +1037,104 @@ export class NatsExchange implements Exchange {
     return { retry: new EdgeplaneError("BACKPLANE_UNAVAILABLE", `${what}: ${message || code || name}`, { target }), suspect: true };
   }
 
-  async #remotePublish(target: string, req: DecodedRequest, raw: Uint8Array, timeout: number): Promise<Outcome<SeqInfo>> {
-    let resp: NatsMsgLike;
-    try {
-      resp = await this.#nc.request(this.#subjects.own(target), raw, { timeout, headers: requestHeaders(this.#headers, req) });
-    } catch (err) {
-      return this.#classify(err, target, "publish");
+  #remotePublish(target: string, key: RoomKey, req: DecodedRequest, raw: Uint8Array, timeout: number): Promise<Outcome<SeqInfo>> {
+    return new Promise((resolve) => {
+      this.#outgoing.add(target, { req, raw, encodedRoom: encodeURIComponent(req.room), token: key.token, timeout, resolve });
+    });
+  }
+
+  /** Send publishes for one owner: a single request as it is, several as one batched request. */
+  #sendPublishes(target: string, items: OutgoingPublish[]): void {
+    const subject = this.#subjects.own(target);
+    const failAll = (err: unknown) => {
+      const out = this.#classify(err, target, "publish");
+      for (const e of items) e.resolve(out);
+    };
+    if (items.length === 1) {
+      const e = items[0];
+      try {
+        this.#nc.request(subject, e.raw, { timeout: e.timeout, headers: requestHeaders(this.#headers, e.req, e.encodedRoom) }).then(
+          (resp) => e.resolve(this.#parseReply(resp, (b) => this.#acked(target, e.token, b.s, b.t, b.e))),
+          failAll,
+        );
+      } catch (err) {
+        failAll(err);
+      }
+      return;
     }
-    return this.#parseReply(resp, (b) => ({ seq: num(b.s, "seq"), timestamp: num(b.t, "ts"), ...(b.e === undefined ? {} : { epoch: num(b.e, "epoch") }) }));
+    this.#counters.batchesSent++;
+    this.#counters.batchedPublishes += items.length;
+    let timeout = Infinity;
+    for (const e of items) if (e.timeout < timeout) timeout = e.timeout;
+    const { headers, body } = encodeRequestBatch(this.#headers, this.nodeId, items);
+    try {
+      this.#nc.request(subject, body, { timeout, headers }).then((resp) => {
+        const whole = this.#parseReply(resp, (b) => {
+          if (!Array.isArray(b.r) || b.r.length !== items.length) throw new EdgeplaneError("BAD_ENVELOPE", "bad batch reply");
+          return b.r as unknown[];
+        });
+        if (!("ok" in whole)) {
+          for (const e of items) e.resolve(whole);
+          return;
+        }
+        for (let i = 0; i < items.length; i++) {
+          const x = whole.ok[i], e = items[i];
+          e.resolve(
+            Array.isArray(x)
+              ? this.#outcomeOf({}, () => this.#acked(target, e.token, x[0], x[1], x[2]))
+              : this.#outcomeOf(x, () => {
+                throw new EdgeplaneError("BAD_ENVELOPE", "bad batch entry");
+              }),
+          );
+        }
+      }, failAll);
+    } catch (err) {
+      failAll(err);
+    }
+  }
+
+  /** A publish ack from `target`; also a position (a successor that gathers from us never reuses it or goes below its ts). */
+  #acked(target: string, token: string, s: unknown, t: unknown, e: unknown): SeqInfo {
+    const info = { seq: num(s, "seq"), timestamp: num(t, "ts"), epoch: num(e, "epoch") };
+    this.#known.record(token, info.seq, { term: info.epoch, owner: target }, info.timestamp);
+    return info;
   }
 
   #parseReply<T>(resp: NatsMsgLike, ok: (b: Record<string, unknown>) => T): Outcome<T> {
     let b: Record<string, unknown>;
     try {
       b = parseJson(resp.data);
-      if ("redirect" in b) return { redirect: typeof b.redirect === "string" ? validateId(b.redirect) : null };
-      if ("err" in b) {
-        const code = String(b.err);
-        const e = new EdgeplaneError(code as EdgeplaneError["code"], String(b.msg ?? code));
+    } catch {
+      this.#counters.malformedDropped++;
+      return { retry: new EdgeplaneError("BAD_ENVELOPE", "malformed reply from owner"), suspect: true };
+    }
+    return this.#outcomeOf(b, ok);
+  }
+
+  /** An owner's answer (a reply, or one entry of a batch reply): a redirect, an error, or `ok(b)`. */
+  #outcomeOf<T>(b: unknown, ok: (b: Record<string, unknown>) => T): Outcome<T> {
+    try {
+      if (b === null || typeof b !== "object") throw new EdgeplaneError("BAD_ENVELOPE", "bad reply");
+      const o = b as Record<string, unknown>;
+      if ("redirect" in o) return { redirect: typeof o.redirect === "string" ? validateId(o.redirect) : null };
+      if ("err" in o) {
+        const code = String(o.err);
+        const e = new EdgeplaneError(code as EdgeplaneError["code"], String(o.msg ?? code));
         return code === "BACKPLANE_UNAVAILABLE" || code === "CLOSED" ? { retry: e, suspect: code === "CLOSED" } : { fail: e };
       }
-      return { ok: ok(b) };
+      return { ok: ok(o) };
     } catch {
       this.#counters.malformedDropped++;
       return { retry: new EdgeplaneError("BAD_ENVELOPE", "malformed reply from owner"), suspect: true };
     }
   }
 
+
   /** The room's state when this node is its active owner, connected, with no publish queued behind an activation. */
   #activeOwned(key: RoomKey): OwnedRoom | undefined {
     const r = this.#owned.get(key.token);
     if (!r || r.state !== "active" || r.waiting > 0 || !this.#connected || this.#closed) return undefined;
+    if (!this.#leaseReady()) return undefined;
     return this.#ownerFor(key) === this.nodeId ? r : undefined;
   }
 
@@ -982,6 +1146,7 @@ export class NatsExchange implements Exchange {
     const owner = this.#ownerFor(key);
     if (owner !== this.nodeId) return { redirect: owner ?? null };
     const r = this.#ownedRoom(req.room, key);
+    if (!this.#leaseReady() && !await this.#awaitLease()) return { retry: leaseError() };
     if (r.state !== "active" || r.waiting > 0) {
       // Queue behind the activation (FIFO: promise reactions run in registration order).
       r.waiting++;
@@ -993,6 +1158,8 @@ export class NatsExchange implements Exchange {
       if ((r.state as OwnedRoom["state"]) !== "active") return { redirect: this.#ownerFor(key) ?? null };
     }
     if (!this.#connected) return { retry: new EdgeplaneError("BACKPLANE_UNAVAILABLE", "owner is disconnected from NATS") };
+    if (!this.#leaseOk()) return { retry: leaseError() };
+    if (r.state !== "active") return { redirect: this.#ownerFor(key) ?? null };
     return { ok: this.#sequence(r, req, raw) };
   }
 
@@ -1024,40 +1191,68 @@ export class NatsExchange implements Exchange {
   }
 
   #onPublishRequest(msg: NatsMsgLike): void {
+    if (isRequestBatch(msg)) {
+      this.#onPublishBatch(msg);
+      return;
+    }
     const reply = msg.reply;
     let req: DecodedRequest;
     try {
       req = decodeRequest(msg);
     } catch (err) {
       this.#counters.malformedDropped++;
-      if (reply) this.#reply(reply, { err: (err as EdgeplaneError).code ?? "BAD_ENVELOPE", msg: String((err as Error).message) });
+      if (reply) this.#reply(reply, errorBody(err));
       return;
     }
     if (!reply) {
       this.#counters.malformedDropped++;
       return;
     }
-    if (req.kind === "binary" ? msg.data.byteLength > this.maxPayloadBytes : msg.data.byteLength > this.maxPayloadBytes) {
-      this.#reply(reply, { err: "PAYLOAD_TOO_LARGE", msg: "payload too large" });
+    const out = this.#ownerPublish(req, msg.data);
+    if (out instanceof Promise) void out.then((o) => this.#reply(reply, replyBody(o)));
+    else this.#reply(reply, replyBody(out));
+  }
+
+  /** Several publishes in one request: each handled as if it came alone, in order; one reply with every outcome. */
+  #onPublishBatch(msg: NatsMsgLike): void {
+    const reply = msg.reply;
+    let entries;
+    try {
+      entries = decodeRequestBatch(msg);
+      if (!reply) throw new EdgeplaneError("BAD_ENVELOPE", "no reply subject");
+    } catch (err) {
+      this.#counters.malformedDropped++;
+      if (reply) this.#reply(reply, errorBody(err));
       return;
     }
+    const outs: unknown[] = new Array(entries.length);
+    let pending: Promise<void>[] | undefined;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
+      if (e instanceof EdgeplaneError) {
+        this.#counters.malformedDropped++;
+        outs[i] = errorBody(e);
+        continue;
+      }
+      const out = this.#ownerPublish(e.req, e.raw);
+      if (out instanceof Promise) (pending ??= []).push(out.then((o) => void (outs[i] = batchEntry(o))));
+      else outs[i] = batchEntry(out);
+    }
+    if (!pending) this.#reply(reply, { r: outs });
+    else void Promise.all(pending).then(() => this.#reply(reply, { r: outs }));
+  }
+
+  /** Owner side of a publish request: sequenced at once on the fast path, else queued (activation, lease). */
+  #ownerPublish(req: DecodedRequest, raw: Uint8Array): Outcome<SeqInfo> | Promise<Outcome<SeqInfo>> {
+    if (raw.byteLength > this.maxPayloadBytes) return { fail: new EdgeplaneError("PAYLOAD_TOO_LARGE", "payload too large") };
     const key = roomKey(req.room);
     const fast = this.#activeOwned(key);
     if (fast) {
       try {
-        const info = this.#sequence(fast, req, msg.data);
-        this.#reply(reply, { s: info.seq, t: info.timestamp, e: info.epoch });
-        return;
+        return { ok: this.#sequence(fast, req, raw) };
       } catch { /* fall back to the queued path */ }
     }
-    void this.#handlePublish(req, key, msg.data).then((out) => {
-      if ("ok" in out) this.#reply(reply, { s: out.ok.seq, t: out.ok.timestamp, e: out.ok.epoch });
-      else if ("redirect" in out) this.#reply(reply, { redirect: out.redirect });
-      else {
-        const e = "fail" in out ? out.fail : out.retry;
-        this.#reply(reply, { err: e.code, msg: e.message });
-      }
-    }, () => this.#reply(reply, { err: "BACKPLANE_UNAVAILABLE", msg: "owner failed" }));
+    return this.#handlePublish(req, key, raw).catch(() => ({ retry: new EdgeplaneError("BACKPLANE_UNAVAILABLE", "owner failed") }));
   }
 
   // ───────────────────────────── chain extension (relay / seed) ─────────────────────────────
@@ -1125,21 +1320,17 @@ export class NatsExchange implements Exchange {
       if (msg.data.byteLength > this.maxPayloadBytes) throw new EdgeplaneError("PAYLOAD_TOO_LARGE", "payload too large");
     } catch (err) {
       this.#counters.malformedDropped++;
-      if (reply) this.#reply(reply, { err: (err as EdgeplaneError).code ?? "BAD_ENVELOPE", msg: String((err as Error).message) });
+      if (reply) this.#reply(reply, errorBody(err));
       return;
     }
     const key = roomKey(req.type === "relay" ? req.msg.room : req.room);
     const work = req.type === "relay"
       ? this.#handleRelay(req.msg, req.kind, msg.data, key)
       : this.#handleSeed(req.room, { seq: req.seq, epoch: req.epoch, timestamp: req.timestamp }, key);
-    void work.then((out) => {
-      if ("ok" in out) this.#reply(reply, { r: out.ok });
-      else if ("redirect" in out) this.#reply(reply, { redirect: out.redirect });
-      else {
-        const e = "fail" in out ? out.fail : out.retry;
-        this.#reply(reply, { err: e.code, msg: e.message });
-      }
-    }, () => this.#reply(reply, { err: "BACKPLANE_UNAVAILABLE", msg: "owner failed" }));
+    void work.then(
+      (out) => this.#reply(reply, "ok" in out ? { r: out.ok } : failureBody(out)),
+      () => this.#reply(reply, { err: "BACKPLANE_UNAVAILABLE", msg: "owner failed" }),
+    );
   }
 
   #reply(subject: string, body: unknown, headers?: unknown): void {
@@ -1222,10 +1413,12 @@ export class NatsExchange implements Exchange {
     const owner = this.#ownerFor(key);
     if (owner !== this.nodeId) return { redirect: owner ?? null };
     const r = this.#ownedRoom(room, key);
+    if (!this.#leaseReady() && !await this.#awaitLease()) return { retry: leaseError() };
     if (r.state !== "active") {
       await this.#activate(r);
       if ((r.state as OwnedRoom["state"]) !== "active") return { redirect: this.#ownerFor(key) ?? null };
     }
+    if (!this.#leaseOk()) return { retry: leaseError() };
     return { ok: r };
   }
 
@@ -1241,7 +1434,7 @@ export class NatsExchange implements Exchange {
       if (!reply) throw new EdgeplaneError("BAD_ENVELOPE", "no reply subject");
     } catch (err) {
       this.#counters.malformedDropped++;
-      if (reply) this.#reply(reply, { err: (err as EdgeplaneError).code ?? "BAD_ENVELOPE", msg: String((err as Error).message) });
+      if (reply) this.#reply(reply, errorBody(err));
       return;
     }
     const key = roomKey(room);
@@ -1251,11 +1444,7 @@ export class NatsExchange implements Exchange {
     const work = serveHeld ? Promise.resolve({ ok: held! } as Outcome<OwnedRoom>) : this.#ownerRoom(room, key);
     void work.then((out) => {
       if (!("ok" in out)) {
-        if ("redirect" in out) this.#reply(reply, { redirect: out.redirect });
-        else {
-          const e = "fail" in out ? out.fail : out.retry;
-          this.#reply(reply, { err: e.code, msg: e.message });
-        }
+        this.#reply(reply, failureBody(out));
         return;
       }
       const r = out.ok;
@@ -1284,7 +1473,7 @@ export class NatsExchange implements Exchange {
     return this.#serverMaxCache ??= this.#nc.info?.max_payload ?? DEFAULT_LIMITS.maxPayloadBytes;
   }
 
-  #wait(kind: "change" | "conn", ms: number): Promise<void> {
+  #wait(kind: WaitKind, ms: number): Promise<void> {
     return new Promise((resolve) => {
       const w: Waiter = { resolve: () => {} };
       const t = setTimeout(() => w.resolve(), Math.max(0, ms));
@@ -1292,14 +1481,13 @@ export class NatsExchange implements Exchange {
         clearTimeout(t);
         resolve();
       };
-      (kind === "change" ? this.#changeWaiters : this.#connWaiters).push(w);
+      this.#waiters[kind].push(w);
     });
   }
 
-  #wake(kind: "change" | "conn"): void {
-    const list = kind === "change" ? this.#changeWaiters : this.#connWaiters;
-    if (kind === "change") this.#changeWaiters = [];
-    else this.#connWaiters = [];
+  #wake(kind: WaitKind): void {
+    const list = this.#waiters[kind];
+    this.#waiters[kind] = [];
     for (const w of list) w.resolve();
   }
 
@@ -1328,7 +1516,28 @@ interface GatherEntry {
   ringCurrent: boolean;
 }
 
+/** The reply body of an error. */
+function errorBody(err: unknown): { err: string; msg: string } {
+  return { err: (err as EdgeplaneError).code ?? "BAD_ENVELOPE", msg: String((err as Error).message) };
+}
+
+/** The reply body of an owner-side outcome that is not ok: a redirect or an error. */
+function failureBody(out: Exclude<Outcome<unknown>, { ok: unknown }>): unknown {
+  return "redirect" in out ? { redirect: out.redirect } : errorBody("fail" in out ? out.fail : out.retry);
+}
+
+/** The reply body of a publish outcome (single request). */
+function replyBody(out: Outcome<SeqInfo>): unknown {
+  return "ok" in out ? { s: out.ok.seq, t: out.ok.timestamp, e: out.ok.epoch } : failureBody(out);
+}
+
+/** One entry of a batch reply: `[seq, ts, epoch]`, or the body of a single reply. */
+function batchEntry(out: Outcome<SeqInfo>): unknown {
+  return "ok" in out ? [out.ok.seq, out.ok.timestamp, out.ok.epoch] : replyBody(out);
+}
+
 function positive(v: number | undefined, dflt: number, name: string): number {
+
   if (v === undefined) return dflt;
   if (typeof v !== "number" || !(v > 0) || !Number.isFinite(v)) throw new EdgeplaneError("BAD_OPTION", `${name} must be a positive number`);
   return v;
