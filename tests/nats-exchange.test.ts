@@ -174,7 +174,7 @@ describe("nats exchange", () => {
       const [a] = set.exs;
       const room = Array.from({ length: 30 }, (_, i) => `bb${i}`).find((r) => a.ownerOf(r) === "node0")!;
       const { headers } = await import("nats");
-      const { encodeRequestBatch } = await import("../src/exchange/nats/_codec.ts");
+      const { encodeRequestBatch, requestField } = await import("../src/exchange/nats/_codec.ts");
       const ask = async (ep: string, body: Uint8Array) => {
         const h = headers();
         h.set("ep", ep);
@@ -189,9 +189,9 @@ describe("nats exchange", () => {
       const good = { id: "good1", origin: "evil", room, kind: "text" as const };
       const bad = { id: "../x", origin: "evil", room, kind: "text" as const };
       const { body } = encodeRequestBatch(() => new Headers(), "evil", [
-        { req: good, raw: enc("hello"), encodedRoom: encodeURIComponent(room) },
-        { req: bad, raw: enc("nope"), encodedRoom: encodeURIComponent(room) },
-        { req: { ...good, id: "good2" }, raw: enc("world"), encodedRoom: encodeURIComponent(room) },
+        { field: requestField(good), raw: enc("hello") },
+        { field: requestField(bad), raw: enc("nope") },
+        { field: requestField({ ...good, id: "good2" }), raw: enc("world") },
       ]);
       const mixed = await ask("1 m - evil - - - - 3", body);
       assert(Array.isArray(mixed.r) && mixed.r.length === 3, JSON.stringify(mixed));

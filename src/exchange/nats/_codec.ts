@@ -68,6 +68,10 @@ export const ENVELOPE_HEADER = "ep";
 function fields(h: NatsHeadersLike | undefined): string[] {
   const raw = h?.get(ENVELOPE_HEADER);
   if (!raw) throw new EdgeplaneError("BAD_ENVELOPE", "missing envelope header");
+  return splitField(raw);
+}
+
+function splitField(raw: string): string[] {
   const f = raw.split(" ");
   if (f.length !== 9 || f[0] !== "1") throw new EdgeplaneError("BAD_ENVELOPE", "unsupported envelope header");
   return f;
@@ -87,13 +91,9 @@ export interface WireEnvelope {
   kind: PayloadKind;
 }
 
-function requestField(env: WireEnvelope, encodedRoom?: string): string {
+/** The envelope field of a publish request (owner-bound; sent as the `ep` header, see {@link fieldHeaders}). */
+export function requestField(env: WireEnvelope, encodedRoom?: string): string {
   return `1 ${env.kind === "text" ? "t" : "b"} ${env.id} ${env.origin} ${encodedRoom ?? encodeURIComponent(env.room)} - - - -`;
-}
-
-/** Headers of a publish request (owner-bound). */
-export function requestHeaders(make: HeadersFactory, env: WireEnvelope, encodedRoom?: string): unknown {
-  return envHeader(make, requestField(env, encodedRoom));
 }
 
 /** Decoded publish request. */
@@ -118,39 +118,67 @@ export function decodeRequest(msg: NatsMsgLike): DecodedRequest {
   return requestOf(fields(msg.headers), msg.data);
 }
 
-// Batched publish requests (several envelopes for one owner in one NATS request): header `ep` = `1 m - <origin> - -
-// - - <count>`, body = records of [u32 envLen][envelope field, as in a single request][u32 payloadLen][payload]. The
-// reply is JSON `{r: [...]}` with one entry per record, in order: `[seq, ts, epoch]`, `{redirect}` or `{err, msg}`.
+// Records: several envelopes in one NATS message, each as [u32 fieldLen][envelope field][u32 payloadLen][payload],
+// the field written exactly as the `ep` header of a single message. Used for batched publish requests (header
+// `1 m - <origin> - - - - <count>`; the reply is JSON `{r: [...]}`, one entry per record in order: `[seq, ts, epoch]`,
+// `{redirect}` or `{err, msg}`) and for room-subject frames (see encodeMessageFrame).
 
-/** Most envelopes in one batched request. */
+/** Most envelopes in one batched request or frame. */
 export const MAX_BATCH = 1024;
 
-/** Bytes a request adds to a batch body (envelope field and payload, with their length prefixes). */
-export function batchRecordBytes(env: WireEnvelope, raw: Uint8Array, encodedRoom: string): number {
-  return 8 + 64 + env.id.length + env.origin.length + encodedRoom.length + raw.byteLength;
+/** Bytes a record adds (envelope field and payload with their length prefixes; ids and rooms are ASCII). */
+export function recordBytes(field: string, raw: Uint8Array): number {
+  return 8 + field.length + raw.byteLength;
+}
+
+function encodeRecords(fieldStrs: string[], raws: Uint8Array[]): Uint8Array {
+  const envs = fieldStrs.map((f) => utf8Encode(f));
+  let size = 0;
+  for (let i = 0; i < envs.length; i++) size += 8 + envs[i].byteLength + raws[i].byteLength;
+  const body = new Uint8Array(size);
+  const dv = new DataView(body.buffer);
+  let off = 0;
+  for (let i = 0; i < envs.length; i++) {
+    dv.setUint32(off, envs[i].byteLength);
+    body.set(envs[i], off + 4);
+    off += 4 + envs[i].byteLength;
+    dv.setUint32(off, raws[i].byteLength);
+    body.set(raws[i], off + 4);
+    off += 4 + raws[i].byteLength;
+  }
+  return body;
+}
+
+/** Split a body into `count` records; throws BAD_ENVELOPE when the framing is broken. Payloads are copies. */
+function decodeRecords(bytes: Uint8Array, count: number): Array<{ field: string; raw: Uint8Array }> {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const bad = () => new EdgeplaneError("BAD_ENVELOPE", "malformed records");
+  const out: Array<{ field: string; raw: Uint8Array }> = [];
+  let off = 0;
+  for (let i = 0; i < count; i++) {
+    if (off + 4 > bytes.byteLength) throw bad();
+    const el = dv.getUint32(off);
+    off += 4;
+    if (el > 4096 || off + el + 4 > bytes.byteLength) throw bad();
+    const field = utf8Decode(bytes.subarray(off, off + el));
+    off += el;
+    const pl = dv.getUint32(off);
+    off += 4;
+    if (off + pl > bytes.byteLength) throw bad();
+    out.push({ field, raw: bytes.slice(off, off + pl) }); // a copy: a held payload must not pin the whole body
+    off += pl;
+  }
+  if (off !== bytes.byteLength) throw bad();
+  return out;
 }
 
 /** Headers and body of a batched publish request. */
 export function encodeRequestBatch(
   make: HeadersFactory,
   origin: string,
-  items: ReadonlyArray<{ req: WireEnvelope; raw: Uint8Array; encodedRoom: string }>,
+  items: ReadonlyArray<{ field: string; raw: Uint8Array }>,
 ): { headers: unknown; body: Uint8Array } {
-  const envs = items.map((it) => utf8Encode(requestField(it.req, it.encodedRoom)));
-  let size = 0;
-  for (let i = 0; i < items.length; i++) size += 8 + envs[i].byteLength + items[i].raw.byteLength;
-  const body = new Uint8Array(size);
-  const dv = new DataView(body.buffer);
-  let off = 0;
-  for (let i = 0; i < items.length; i++) {
-    dv.setUint32(off, envs[i].byteLength);
-    body.set(envs[i], off + 4);
-    off += 4 + envs[i].byteLength;
-    const raw = items[i].raw;
-    dv.setUint32(off, raw.byteLength);
-    body.set(raw, off + 4);
-    off += 4 + raw.byteLength;
-  }
+  const body = encodeRecords(items.map((it) => it.field), items.map((it) => it.raw));
   return { headers: envHeader(make, `1 m - ${origin} - - - - ${items.length}`), body };
 }
 
@@ -168,33 +196,13 @@ export function decodeRequestBatch(msg: NatsMsgLike): Array<{ req: DecodedReques
   validateId(f[3], "origin");
   const count = int(f[8], "count");
   if (count < 1 || count > MAX_BATCH) throw new EdgeplaneError("BAD_ENVELOPE", "bad batch size");
-  const bytes = msg.data;
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const bad = () => new EdgeplaneError("BAD_ENVELOPE", "malformed publish batch");
-  const out: Array<{ req: DecodedRequest; raw: Uint8Array } | EdgeplaneError> = [];
-  let off = 0;
-  for (let i = 0; i < count; i++) {
-    if (off + 4 > bytes.byteLength) throw bad();
-    const el = dv.getUint32(off);
-    off += 4;
-    if (el > 4096 || off + el + 4 > bytes.byteLength) throw bad();
-    const env = utf8Decode(bytes.subarray(off, off + el));
-    off += el;
-    const pl = dv.getUint32(off);
-    off += 4;
-    if (off + pl > bytes.byteLength) throw bad();
-    const raw = bytes.slice(off, off + pl); // a copy: a held payload must not pin the whole batch
-    off += pl;
+  return decodeRecords(msg.data, count).map(({ field, raw }) => {
     try {
-      const ef = env.split(" ");
-      if (ef.length !== 9 || ef[0] !== "1") throw new EdgeplaneError("BAD_ENVELOPE", "unsupported envelope field");
-      out.push({ req: requestOf(ef, raw), raw });
+      return { req: requestOf(splitField(field), raw), raw };
     } catch (err) {
-      out.push(err instanceof EdgeplaneError ? err : bad());
+      return err instanceof EdgeplaneError ? err : new EdgeplaneError("BAD_ENVELOPE", "malformed publish batch");
     }
-  }
-  if (off !== bytes.byteLength) throw bad();
-  return out;
+  });
 }
 
 /** Epoch (ownership generation): compared as the pair (term, owner). */
@@ -213,16 +221,26 @@ export function cmpEpoch(a: Epoch, b: Epoch): number {
  * Headers of a sequenced message. A `relayed` message (chain extension) was sequenced by another exchange: kind `T`/`B`,
  * and its epoch is that sequencer's, carried unchanged; subscribers order it by seq only, never by (term, owner).
  */
-export function messageHeaders(
-  make: HeadersFactory,
-  m: SequencedMessage,
-  owner: string,
-  kind: PayloadKind,
-  encodedRoom?: string,
-  relayed = false,
-): unknown {
+export function messageField(m: SequencedMessage, owner: string, kind: PayloadKind, encodedRoom?: string, relayed = false): string {
   const k = kind === "text" ? (relayed ? "T" : "t") : (relayed ? "B" : "b");
-  return envHeader(make, `1 ${k} ${m.id} ${m.origin} ${encodedRoom ?? encodeURIComponent(m.room)} ${m.epoch} ${owner} ${m.seq} ${m.timestamp}`);
+  return `1 ${k} ${m.id} ${m.origin} ${encodedRoom ?? encodeURIComponent(m.room)} ${m.epoch} ${owner} ${m.seq} ${m.timestamp}`;
+}
+
+/** Headers carrying one envelope field (a single sequenced message). */
+export function fieldHeaders(make: HeadersFactory, field: string): unknown {
+  return envHeader(make, field);
+}
+
+/**
+ * A room-subject frame with several sequenced messages (the owner coalesces what it sequenced for a room in one turn):
+ * header `ep` = `1 M - - <room> - - - <count>`, body = records of [message envelope field][payload], in seq order.
+ */
+export function encodeMessageFrame(
+  make: HeadersFactory,
+  encodedRoom: string,
+  items: ReadonlyArray<{ field: string; raw: Uint8Array }>,
+): { headers: unknown; body: Uint8Array } {
+  return { headers: envHeader(make, `1 M - - ${encodedRoom} - - - ${items.length}`), body: encodeRecords(items.map((i) => i.field), items.map((i) => i.raw)) };
 }
 
 /** Headers of a relay request (owner-bound): the whole sequenced envelope, kind `T`/`B`. */
@@ -274,9 +292,42 @@ export type RoomWire =
   | { type: "msg"; msg: SequencedMessage; owner: string; relayed: boolean }
   | { type: "epoch"; room: string; epoch: Epoch; seq: number; ts: number };
 
-/** Decode a room-subject message for `expectedRoom` (percent-encoded form given for a fast match); throws BAD_ENVELOPE. */
-export function decodeRoomWire(msg: NatsMsgLike, expectedRoom: string, expectedEncoded?: string): RoomWire {
+/**
+ * Decode what arrived on the room subject of `expectedRoom` (percent-encoded form given for a fast match): one
+ * message or notice, or a frame of several messages, each passed to `each` in order. A bad record of a frame is
+ * skipped and counted in the result (the subscriber repairs the hole from history); anything else malformed throws
+ * BAD_ENVELOPE.
+ */
+export function decodeRoomWires(msg: NatsMsgLike, expectedRoom: string, expectedEncoded: string, each: (w: RoomWire) => void): number {
   const f = fields(msg.headers);
+  if (f[1] !== "M") {
+    each(roomWireOf(f, msg.data, expectedRoom, expectedEncoded));
+    return 0;
+  }
+  room(f[4], expectedRoom, expectedEncoded);
+  const count = int(f[8], "count");
+  if (count < 1 || count > MAX_BATCH) throw new EdgeplaneError("BAD_ENVELOPE", "bad frame size");
+  const wires: RoomWire[] = [];
+  let bad = 0;
+  for (const rec of decodeRecords(msg.data, count)) {
+    try {
+      const rf = splitField(rec.field);
+      if (rf[1] === "e" || rf[1] === "M") throw new EdgeplaneError("BAD_ENVELOPE", "a frame carries messages only");
+      wires.push(roomWireOf(rf, rec.raw, expectedRoom, expectedEncoded));
+    } catch {
+      bad++;
+    }
+  }
+  for (const w of wires) each(w);
+  return bad;
+}
+
+/** Decode a single room-subject message (no frame) for `expectedRoom`; throws BAD_ENVELOPE. */
+export function decodeRoomWire(msg: NatsMsgLike, expectedRoom: string, expectedEncoded?: string): RoomWire {
+  return roomWireOf(fields(msg.headers), msg.data, expectedRoom, expectedEncoded);
+}
+
+function roomWireOf(f: string[], data: Uint8Array, expectedRoom: string, expectedEncoded?: string): RoomWire {
   const r = room(f[4], expectedRoom, expectedEncoded);
   const kind = f[1];
   const term = int(f[5], "epoch");
@@ -297,7 +348,7 @@ export function decodeRoomWire(msg: NatsMsgLike, expectedRoom: string, expectedE
       epoch: term,
       id: validateId(f[2]),
       origin: validateId(f[3], "origin"),
-      payload: payloadOf(relayed ? kind.toLowerCase() : kind, msg.data),
+      payload: payloadOf(relayed ? kind.toLowerCase() : kind, data),
     },
   };
 }

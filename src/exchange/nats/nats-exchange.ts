@@ -26,27 +26,29 @@ import type {
   Unsubscribe,
 } from "../exchange.ts";
 import {
-  batchRecordBytes,
   cmpEpoch,
   decodeChainRequest,
   decodeHistoryPage,
   decodeRequest,
   decodeRequestBatch,
-  decodeRoomWire,
+  decodeRoomWires,
   type DecodedRequest,
   encodeHistoryPage,
+  encodeMessageFrame,
   encodeRequestBatch,
   type Epoch,
+  fieldHeaders,
   type HeadersFactory,
   isRequestBatch,
   jsonBytes,
   MAX_BATCH,
-  messageHeaders,
+  messageField,
   noticeHeaders,
   num,
   parseJson,
+  recordBytes,
   relayRequestHeaders,
-  requestHeaders,
+  requestField,
   seedRequestHeaders,
   WireHeaders,
 } from "./_codec.ts";
@@ -121,9 +123,8 @@ type Outcome<T> = { ok: T } | { redirect: string | null } | { retry: EdgeplaneEr
 type Position = { seq: number; term: number; owner: string; ts: number };
 /** A publish on its way to a remote owner (batched per owner and turn, see _batcher.ts). */
 interface OutgoingPublish {
-  req: DecodedRequest;
+  field: string;
   raw: Uint8Array;
-  encodedRoom: string;
   token: string;
   timeout: number;
   resolve: (out: Outcome<SeqInfo>) => void;
@@ -210,9 +211,11 @@ export class NatsExchange implements Exchange {
   readonly #natsSubs: NatsSubscriptionLike[] = [];
   readonly #roomUnsubs = new Set<() => void>();
   readonly #inflight = new Set<Promise<unknown>>();
+  /** Owned rooms with sequenced messages waiting for the end of the turn (see #emit). */
+  #outRooms: OwnedRoom[] = [];
   readonly #outgoing = new Batcher<OutgoingPublish>(
     (target, items) => this.#sendPublishes(target, items),
-    (e) => batchRecordBytes(e.req, e.raw, e.encodedRoom),
+    (e) => recordBytes(e.field, e.raw),
     () => this.#serverMax() - HEADER_ROOM,
     MAX_BATCH,
   );
@@ -353,15 +356,14 @@ export class NatsExchange implements Exchange {
     const sub = this.#nc.subscribe(this.#subjects.room(key.token), {
       callback: (err: unknown, msg: NatsMsgLike) => {
         if (err || rs.closed) return;
-        let wire;
         try {
-          wire = decodeRoomWire(msg, room, encodedRoom);
+          this.#counters.malformedDropped += decodeRoomWires(msg, room, encodedRoom, (wire) => {
+            if (wire.type === "msg" && faults?.dropIncoming?.(room, wire.msg.seq)) return;
+            rs.onWire(wire);
+          });
         } catch {
           this.#counters.malformedDropped++;
-          return;
         }
-        if (wire.type === "msg" && faults?.dropIncoming?.(room, wire.msg.seq)) return;
-        rs.onWire(wire);
       },
     });
     let set = this.#subsByToken.get(key.token);
@@ -810,6 +812,7 @@ export class NatsExchange implements Exchange {
       if (r.term > this.#epoch) this.#epoch = r.term;
       const epoch = { term: r.term, owner: this.nodeId };
       this.#known.record(r.key.token, base, epoch, ts);
+      this.#flushRoom(r);
       try {
         this.#nc.publish(this.#subjects.room(r.key.token), new Uint8Array(0), {
           headers: noticeHeaders(this.#headers, r.room, epoch, base, ts),
@@ -1039,7 +1042,7 @@ export class NatsExchange implements Exchange {
 
   #remotePublish(target: string, key: RoomKey, req: DecodedRequest, raw: Uint8Array, timeout: number): Promise<Outcome<SeqInfo>> {
     return new Promise((resolve) => {
-      this.#outgoing.add(target, { req, raw, encodedRoom: encodeURIComponent(req.room), token: key.token, timeout, resolve });
+      this.#outgoing.add(target, { field: requestField(req), raw, token: key.token, timeout, resolve });
     });
   }
 
@@ -1053,7 +1056,7 @@ export class NatsExchange implements Exchange {
     if (items.length === 1) {
       const e = items[0];
       try {
-        this.#nc.request(subject, e.raw, { timeout: e.timeout, headers: requestHeaders(this.#headers, e.req, e.encodedRoom) }).then(
+        this.#nc.request(subject, e.raw, { timeout: e.timeout, headers: fieldHeaders(this.#headers, e.field) }).then(
           (resp) => e.resolve(this.#parseReply(resp, (b) => this.#acked(target, e.token, b.s, b.t, b.e))),
           failAll,
         );
@@ -1185,9 +1188,44 @@ export class NatsExchange implements Exchange {
     this.#ids.set(r.key.token, req.id, info);
     r.dirty = true;
     this.#counters.sequenced++;
-    // Even if this publish throws (connection lost right now), the message is in the ring: subscribers repair it.
-    this.#nc.publish(this.#subjects.room(r.key.token), raw, { headers: messageHeaders(this.#headers, msg, this.nodeId, req.kind, r.encodedRoom) });
+    this.#emit(r, messageField(msg, this.nodeId, req.kind, r.encodedRoom), raw);
     return info;
+  }
+
+  /**
+   * Put a sequenced message on the room subject. What one turn sequences for a room leaves as one frame at the end of
+   * the turn (in seq order, before anything else this node publishes on that subject); a lone message goes as it is.
+   * A failed publish (connection lost right now) loses nothing: the message is in the ring and subscribers repair it.
+   */
+  #emit(r: OwnedRoom, field: string, raw: Uint8Array): void {
+    const size = recordBytes(field, raw);
+    if (r.outq.length && (r.outq.length >= MAX_BATCH || r.outBytes + size > this.#serverMax() - HEADER_ROOM)) this.#flushRoom(r);
+    r.outq.push({ field, raw });
+    r.outBytes += size;
+    if (r.outq.length > 1) return;
+    this.#outRooms.push(r);
+    if (this.#outRooms.length === 1) queueMicrotask(() => this.#flushOut());
+  }
+
+  #flushOut(): void {
+    const rooms = this.#outRooms;
+    this.#outRooms = [];
+    for (const r of rooms) this.#flushRoom(r);
+  }
+
+  #flushRoom(r: OwnedRoom): void {
+    const q = r.outq;
+    if (q.length === 0) return;
+    r.outq = [];
+    r.outBytes = 0;
+    const subject = this.#subjects.room(r.key.token);
+    try {
+      if (q.length === 1) this.#nc.publish(subject, q[0].raw, { headers: fieldHeaders(this.#headers, q[0].field) });
+      else {
+        const { headers, body } = encodeMessageFrame(this.#headers, r.encodedRoom, q);
+        this.#nc.publish(subject, body, { headers });
+      }
+    } catch { /* in the ring: subscribers repair it */ }
   }
 
   #onPublishRequest(msg: NatsMsgLike): void {
@@ -1293,9 +1331,7 @@ export class NatsExchange implements Exchange {
     r.ring.push(m);
     r.out = m.seq;
     this.#ids.set(r.key.token, m.id, { seq: m.seq, timestamp: m.timestamp, epoch: m.epoch });
-    try {
-      this.#nc.publish(this.#subjects.room(r.key.token), p.raw, { headers: messageHeaders(this.#headers, m, this.nodeId, p.kind, r.encodedRoom, true) });
-    } catch { /* in the ring: subscribers repair it */ }
+    this.#emit(r, messageField(m, this.nodeId, p.kind, r.encodedRoom, true), p.raw);
   }
 
   async #remoteChain(target: string, headers: unknown, raw: Uint8Array, timeout: number): Promise<Outcome<RelayResult>> {
