@@ -18,6 +18,7 @@ import { type ClientFrame, errorFrame, type Frame, frame, messageFrame, parseCli
 import { fromBase64, randomId } from "./_utf8.ts";
 import { Cluster, type ClusterOptions, type ClusterStatus, nodeOfConnection, type PresenceEntry } from "./cluster/cluster.ts";
 import { RESERVED_PREFIX } from "./cluster/_wire.ts";
+import { RecentMap } from "./_recent-map.ts";
 
 /** What a connection may be asked to do; `authorize` decides. */
 export type HubAction = "join" | "publish";
@@ -118,7 +119,7 @@ interface RoomState {
   tasks: Task[];
   running: boolean;
   /** Recently delivered ids → the seq they were delivered at (dedupe window). */
-  ids: Map<string, number>;
+  ids: RecentMap<string, number>;
   listeners: Set<(m: SequencedMessage) => void>;
   positionWaiters: Array<() => void>;
 }
@@ -554,7 +555,7 @@ export class Hub {
       epoch: 0,
       tasks: [],
       running: false,
-      ids: new Map(),
+      ids: new RecentMap(this.#opts.dedupeWindow ?? 4096),
       listeners: new Set(),
       positionWaiters: [],
     };
@@ -613,7 +614,6 @@ export class Hub {
     s.lastSeq = m.seq;
     if (m.epoch > s.epoch) s.epoch = m.epoch;
     s.ids.set(m.id, m.seq);
-    if (s.ids.size > (this.#opts.dedupeWindow ?? 4096)) s.ids.delete(s.ids.keys().next().value as string);
     this.#counters.messages++;
     for (const l of s.listeners) {
       try {

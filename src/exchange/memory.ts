@@ -7,6 +7,7 @@
 import { createEnvelope, DEFAULT_LIMITS, type Payload, validateRoom } from "../envelope.ts";
 import { EdgeplaneError } from "../errors.ts";
 import { randomId } from "../_utf8.ts";
+import { RecentMap } from "../_recent-map.ts";
 import { DEFAULT_HISTORY, HistoryRing, type HistoryLimits } from "./_history.ts";
 import type {
   Exchange,
@@ -40,7 +41,7 @@ interface RoomState {
   history: HistoryRing;
   subs: Set<Sub>;
   /** Recent ids → seq info, for idempotent retries. */
-  ids: Map<string, SeqInfo>;
+  ids: RecentMap<string, SeqInfo>;
 }
 
 /** Options of {@link MemoryBus}. */
@@ -89,7 +90,7 @@ export class MemoryBus {
         relayPending: new Map(),
         history: new HistoryRing(this.#limits),
         subs: new Set(),
-        ids: new Map(),
+        ids: new RecentMap(this.#idCacheSize),
       };
       this.#rooms.set(name, r);
     }
@@ -114,7 +115,6 @@ export class MemoryBus {
     const msg: SequencedMessage = { room, seq, timestamp, epoch: r.epoch, id, origin, payload };
     const info = { seq, timestamp, epoch: r.epoch };
     r.ids.set(id, info);
-    if (r.ids.size > this.#idCacheSize) r.ids.delete(r.ids.keys().next().value as string);
     this.#emit(r, msg);
     return info;
   }

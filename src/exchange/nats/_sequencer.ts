@@ -1,6 +1,7 @@
 // Private: owner-side state of one room (seq, never-decreasing timestamp, epoch term, history ring) and the
 // positions this node knows about rooms it does not own (from heartbeats, epoch notices, deliveries, checkpoints).
 import type { SeqInfo } from "../exchange.ts";
+import { RecentMap } from "../../_recent-map.ts";
 import { HistoryRing, type HistoryLimits } from "../_history.ts";
 import type { RoomKey } from "./_subjects.ts";
 import type { Epoch } from "./_codec.ts";
@@ -84,15 +85,16 @@ export class KnownPositions {
   }
 }
 
-/** Bounded id → SeqInfo cache for idempotent publishes (keyed by room token + id). */
+/** Bounded id → SeqInfo cache for idempotent publishes (keyed by room token + id; the last `max` are kept). */
 export class IdCache {
-  readonly #map = new Map<string, SeqInfo>();
-  constructor(readonly max: number) {}
+  readonly #map: RecentMap<string, SeqInfo>;
+  constructor(readonly max: number) {
+    this.#map = new RecentMap(max);
+  }
   get(token: string, id: string): SeqInfo | undefined {
     return this.#map.get(token + id);
   }
   set(token: string, id: string, info: SeqInfo): void {
-    if (this.#map.size >= this.max) this.#map.delete(this.#map.keys().next().value as string);
     this.#map.set(token + id, info);
   }
 }
