@@ -20,6 +20,11 @@ export class RecentMap<K, V extends NonNullable<unknown>> {
     return this.#cur.has(key) || this.#old.has(key);
   }
 
+  delete(key: K): void {
+    this.#cur.delete(key);
+    this.#old.delete(key);
+  }
+
   set(key: K, value: V): void {
     if (this.#cur.size >= this.max && !this.#cur.has(key)) {
       this.#old = this.#cur;

@@ -47,6 +47,9 @@ describe("nats exchange: a frozen owner is fenced", () => {
     for (const n of nodes) assert((await n.call<{ positioned: boolean }>("subscribe", { rooms: [room] })).positioned);
 
     const pubs: Array<Promise<PubResult>> = survivors.map((s) => s.call<PubResult>("publish", { room, tag: `${s.runtime}a`, count: 1200, window: 8 }));
+    // The owner publishes too: its own publishes are sequenced without a round trip, so some are always sequenced but
+    // not yet written to its socket when it freezes (their acks must wait until they are out while the lease holds).
+    pubs.push(victim.call<PubResult>("publish", { room, tag: "victim", count: 1500, window: 16 }));
     await waitUntil(async () => (await survivors[0].call<{ counts: number[] }>("progress", { rooms: [room] })).counts[0] >= 300, "room under way", 60_000, 20);
     victim.child.kill("SIGSTOP");
     const frozenAt = Date.now();
@@ -64,13 +67,18 @@ describe("nats exchange: a frozen owner is fenced", () => {
     const typed = new Set(["TIMEOUT", "NO_RESPONDERS", "BACKPLANE_UNAVAILABLE"]);
     for (const r of results) for (const code of Object.keys(r.errors)) assert(typed.has(code), `typed failure ${code}`);
     const acked = results.flatMap((r) => r.acked);
-    assertGreater(acked.length, 3000, "most publishes were acknowledged");
+    assertGreater(acked.length, 4000, "most publishes were acknowledged");
 
     // No seq acknowledged to two different messages.
     const bySeq = new Map<number, string>();
     for (const [, seq, id] of acked) {
       const prev = bySeq.get(seq);
-      assert(prev === undefined || prev === id, `seq ${seq} acked for ${prev} and for ${id}`);
+      if (!(prev === undefined || prev === id)) {
+        const ds = await Promise.all(nodes.map((n) => n.call<Delivered>("delivered", { room })));
+        const around = ds.map((d, i) => `${nodes[i].nodeId}: ${JSON.stringify(d.got.filter((g) => Math.abs(g[0] - seq) <= 3))} ${JSON.stringify(d.events.filter((e) => e.type !== "position").slice(0, 5))}`);
+        const sts = await Promise.all(nodes.map((n) => n.call<{ counters: Record<string, number> }>("status")));
+        assert(false, `seq ${seq} acked for ${prev} and for ${id}\n${around.join("\n")}\n${sts.map((x) => JSON.stringify({ l: x.counters.leaseLapses, w: x.counters.acksWithheld, g: x.counters.gathers, e: x.counters.epochChanges })).join(" ")}`);
+      }
       bySeq.set(seq, id);
     }
     const ackedSeq = new Map(acked.map(([, seq, id]) => [id, seq]));
@@ -109,6 +117,6 @@ describe("nats exchange: a frozen owner is fenced", () => {
     assertGreater(st.counters.leaseLapses, 0, "the victim noticed its lease had lapsed");
     const epochs = new Set((await survivors[0].call<Delivered>("delivered", { room })).got.map((g) => g[2]));
     console.log(`# fencing: acked ${acked.length}, failures ${JSON.stringify(results.map((r) => r.errors))}, epochs ${[...epochs].join(",")}, ` +
-      `victim counters ${JSON.stringify({ leaseLapses: st.counters.leaseLapses, leaseWaits: st.counters.leaseWaits, stepDowns: st.counters.stepDowns, epochChanges: st.counters.epochChanges })}`);
+      `victim counters ${JSON.stringify({ leaseLapses: st.counters.leaseLapses, leaseWaits: st.counters.leaseWaits, acksWithheld: st.counters.acksWithheld, stepDowns: st.counters.stepDowns, epochChanges: st.counters.epochChanges })}`);
   });
 });

@@ -97,4 +97,7 @@ export class IdCache {
   set(token: string, id: string, info: SeqInfo): void {
     this.#map.set(token + id, info);
   }
+  delete(token: string, id: string): void {
+    this.#map.delete(token + id);
+  }
 }

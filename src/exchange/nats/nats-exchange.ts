@@ -34,19 +34,14 @@ import {
   decodeRoomWires,
   type DecodedRequest,
   encodeHistoryPage,
-  encodeMessageFrame,
-  encodeRequestBatch,
   type Epoch,
-  fieldHeaders,
   type HeadersFactory,
   isRequestBatch,
   jsonBytes,
-  MAX_BATCH,
   messageField,
   noticeHeaders,
   num,
   parseJson,
-  recordBytes,
   relayRequestHeaders,
   requestField,
   seedRequestHeaders,
@@ -62,8 +57,9 @@ import {
   releaseRelays,
   seedInto,
 } from "./_relay.ts";
-import { Batcher } from "./_batcher.ts";
 import { fastRandomId } from "./_ids.ts";
+import { OwnerRequests, RoomEmitter, type SendHost } from "./_publisher.ts";
+import { batchEntry, classify, errorBody, failureBody, type Outcome, parseReply, replyBody } from "./_replies.ts";
 import { Membership } from "./_membership.ts";
 import { OwnerLease } from "./_lease.ts";
 import { IdCache, KnownPositions, OwnedRoom } from "./_sequencer.ts";
@@ -119,17 +115,7 @@ export interface NatsExchangeOptions {
 /** Header room reserved below the server's `max_payload` for the envelope headers. */
 const HEADER_ROOM = 2048;
 
-type Outcome<T> = { ok: T } | { redirect: string | null } | { retry: EdgeplaneError; suspect?: boolean } | { fail: EdgeplaneError };
 type Position = { seq: number; term: number; owner: string; ts: number };
-/** A publish on its way to a remote owner (batched per owner and turn, see _batcher.ts). */
-interface OutgoingPublish {
-  field: string;
-  raw: Uint8Array;
-  token: string;
-  timeout: number;
-  resolve: (out: Outcome<SeqInfo>) => void;
-}
-
 interface Waiter {
   resolve: () => void;
 }
@@ -169,6 +155,7 @@ const COUNTER_NAMES = [
   "leaseWaits",
   "batchesSent",
   "batchedPublishes",
+  "acksWithheld",
 ] as const;
 
 /**
@@ -211,15 +198,12 @@ export class NatsExchange implements Exchange {
   readonly #natsSubs: NatsSubscriptionLike[] = [];
   readonly #roomUnsubs = new Set<() => void>();
   readonly #inflight = new Set<Promise<unknown>>();
-  /** Owned rooms with sequenced messages waiting for the end of the turn (see #emit). */
-  #outRooms: OwnedRoom[] = [];
-  readonly #outgoing = new Batcher<OutgoingPublish>(
-    (target, items) => this.#sendPublishes(target, items),
-    (e) => recordBytes(e.field, e.raw),
-    () => this.#serverMax() - HEADER_ROOM,
-    MAX_BATCH,
-  );
-  readonly #counters: Record<string, number> = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0]));
+  readonly #counters = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as Record<(typeof COUNTER_NAMES)[number], number>;
+  readonly #requests: OwnerRequests;
+  /** Seqs assigned here whose ack waits for RoomEmitter.confirm(), and those whose confirmation timed out. */
+  readonly #confirming = new WeakMap<SeqInfo, Promise<Outcome<SeqInfo>>>();
+  readonly #unsure = new WeakSet<SeqInfo>();
+  readonly #emitter: RoomEmitter;
   readonly #startedAt: number;
   #timer: ReturnType<typeof setInterval> | undefined;
   #connected = true;
@@ -257,6 +241,19 @@ export class NatsExchange implements Exchange {
       maxPending: Math.max(100, this.#limits.maxMessages),
       skipped: (n) => void (this.#counters.relayHolesSkipped += n),
     };
+    const send: SendHost = {
+      nc,
+      subjects: this.#subjects,
+      headers: this.#headers,
+      nodeId: this.nodeId,
+      counters: this.#counters,
+      known: this.#known,
+      maxBody: () => this.#serverMax() - HEADER_ROOM,
+      leaseValid: () => this.#lease.valid(),
+      confirmTimeout: Math.max(100, this.#sendTimeout / 2),
+    };
+    this.#requests = new OwnerRequests(send);
+    this.#emitter = new RoomEmitter(send);
     this.#startedAt = this.#now();
     const deadAfter = missed * this.#hbMs;
     this.#membership = new Membership(this.nodeId, deadAfter, this.#now, () => this.#onMembershipChange());
@@ -319,12 +316,24 @@ export class NatsExchange implements Exchange {
     // Fast path: this node is the active owner and nothing is queued ahead of us for the room.
     const fast = this.#activeOwned(key);
     if (fast) {
+      let info: SeqInfo | undefined;
       try {
-        const info = this.#sequence(fast, req, raw);
-        this.#counters.published++;
-        return Promise.resolve(info);
+        info = this.#sequence(fast, req, raw);
       } catch { /* fall back to the routed path, which waits for the connection or rejects in time */ }
+      if (info) {
+        return Promise.resolve(this.#ack(key, req.id, info)).then((out) => {
+          if ("ok" in out) {
+            this.#counters.published++;
+            return out.ok;
+          }
+          return this.#routedPublish(key, req, raw); // not confirmed: the id was forgotten, publish it anew
+        });
+      }
     }
+    return this.#routedPublish(key, req, raw);
+  }
+
+  #routedPublish(key: RoomKey, req: DecodedRequest, raw: Uint8Array): Promise<SeqInfo> {
     const p = this.#routed<SeqInfo>(key, "publish", (target, timeout) =>
       target === this.nodeId ? this.#handlePublish(req, key, raw) : this.#remotePublish(target, key, req, raw, timeout)
     ).then(
@@ -812,7 +821,7 @@ export class NatsExchange implements Exchange {
       if (r.term > this.#epoch) this.#epoch = r.term;
       const epoch = { term: r.term, owner: this.nodeId };
       this.#known.record(r.key.token, base, epoch, ts);
-      this.#flushRoom(r);
+      this.#emitter.flush(r);
       try {
         this.#nc.publish(this.#subjects.room(r.key.token), new Uint8Array(0), {
           headers: noticeHeaders(this.#headers, r.room, epoch, base, ts),
@@ -1026,112 +1035,9 @@ export class NatsExchange implements Exchange {
     }
   }
 
-  #classify(err: unknown, target: string, what: string): { retry: EdgeplaneError; suspect: boolean } {
-    const e = err as { code?: unknown; name?: unknown; message?: unknown };
-    const code = String(e?.code ?? ""), name = String(e?.name ?? ""), message = String(e?.message ?? "");
-    if (code === "503" || /no ?responders/i.test(name + message)) {
-      this.#counters.noResponders++;
-      return { retry: new EdgeplaneError("NO_RESPONDERS", `${what}: owner ${target} has no responders`, { target }), suspect: true };
-    }
-    if (code === "TIMEOUT" || /timeout/i.test(name + message)) {
-      this.#counters.requestTimeouts++;
-      return { retry: new EdgeplaneError("TIMEOUT", `${what}: owner ${target} did not answer in time`, { target }), suspect: true };
-    }
-    return { retry: new EdgeplaneError("BACKPLANE_UNAVAILABLE", `${what}: ${message || code || name}`, { target }), suspect: true };
-  }
-
   #remotePublish(target: string, key: RoomKey, req: DecodedRequest, raw: Uint8Array, timeout: number): Promise<Outcome<SeqInfo>> {
-    return new Promise((resolve) => {
-      this.#outgoing.add(target, { field: requestField(req), raw, token: key.token, timeout, resolve });
-    });
+    return this.#requests.publish(target, key.token, requestField(req), raw, timeout);
   }
-
-  /** Send publishes for one owner: a single request as it is, several as one batched request. */
-  #sendPublishes(target: string, items: OutgoingPublish[]): void {
-    const subject = this.#subjects.own(target);
-    const failAll = (err: unknown) => {
-      const out = this.#classify(err, target, "publish");
-      for (const e of items) e.resolve(out);
-    };
-    if (items.length === 1) {
-      const e = items[0];
-      try {
-        this.#nc.request(subject, e.raw, { timeout: e.timeout, headers: fieldHeaders(this.#headers, e.field) }).then(
-          (resp) => e.resolve(this.#parseReply(resp, (b) => this.#acked(target, e.token, b.s, b.t, b.e))),
-          failAll,
-        );
-      } catch (err) {
-        failAll(err);
-      }
-      return;
-    }
-    this.#counters.batchesSent++;
-    this.#counters.batchedPublishes += items.length;
-    let timeout = Infinity;
-    for (const e of items) if (e.timeout < timeout) timeout = e.timeout;
-    const { headers, body } = encodeRequestBatch(this.#headers, this.nodeId, items);
-    try {
-      this.#nc.request(subject, body, { timeout, headers }).then((resp) => {
-        const whole = this.#parseReply(resp, (b) => {
-          if (!Array.isArray(b.r) || b.r.length !== items.length) throw new EdgeplaneError("BAD_ENVELOPE", "bad batch reply");
-          return b.r as unknown[];
-        });
-        if (!("ok" in whole)) {
-          for (const e of items) e.resolve(whole);
-          return;
-        }
-        for (let i = 0; i < items.length; i++) {
-          const x = whole.ok[i], e = items[i];
-          e.resolve(
-            Array.isArray(x)
-              ? this.#outcomeOf({}, () => this.#acked(target, e.token, x[0], x[1], x[2]))
-              : this.#outcomeOf(x, () => {
-                throw new EdgeplaneError("BAD_ENVELOPE", "bad batch entry");
-              }),
-          );
-        }
-      }, failAll);
-    } catch (err) {
-      failAll(err);
-    }
-  }
-
-  /** A publish ack from `target`; also a position (a successor that gathers from us never reuses it or goes below its ts). */
-  #acked(target: string, token: string, s: unknown, t: unknown, e: unknown): SeqInfo {
-    const info = { seq: num(s, "seq"), timestamp: num(t, "ts"), epoch: num(e, "epoch") };
-    this.#known.record(token, info.seq, { term: info.epoch, owner: target }, info.timestamp);
-    return info;
-  }
-
-  #parseReply<T>(resp: NatsMsgLike, ok: (b: Record<string, unknown>) => T): Outcome<T> {
-    let b: Record<string, unknown>;
-    try {
-      b = parseJson(resp.data);
-    } catch {
-      this.#counters.malformedDropped++;
-      return { retry: new EdgeplaneError("BAD_ENVELOPE", "malformed reply from owner"), suspect: true };
-    }
-    return this.#outcomeOf(b, ok);
-  }
-
-  /** An owner's answer (a reply, or one entry of a batch reply): a redirect, an error, or `ok(b)`. */
-  #outcomeOf<T>(b: unknown, ok: (b: Record<string, unknown>) => T): Outcome<T> {
-    try {
-      if (b === null || typeof b !== "object") throw new EdgeplaneError("BAD_ENVELOPE", "bad reply");
-      const o = b as Record<string, unknown>;
-      if ("redirect" in o) return { redirect: typeof o.redirect === "string" ? validateId(o.redirect) : null };
-      if ("err" in o) {
-        const code = String(o.err);
-        const e = new EdgeplaneError(code as EdgeplaneError["code"], String(o.msg ?? code));
-        return code === "BACKPLANE_UNAVAILABLE" || code === "CLOSED" ? { retry: e, suspect: code === "CLOSED" } : { fail: e };
-      }
-      return { ok: ok(o) };
-    } catch {
-      this.#counters.malformedDropped++;
-      return { retry: new EdgeplaneError("BAD_ENVELOPE", "malformed reply from owner"), suspect: true };
-    }
-  }
-
 
   /** The room's state when this node is its active owner, connected, with no publish queued behind an activation. */
   #activeOwned(key: RoomKey): OwnedRoom | undefined {
@@ -1145,7 +1051,7 @@ export class NatsExchange implements Exchange {
   async #handlePublish(req: DecodedRequest, key: RoomKey, raw: Uint8Array): Promise<Outcome<SeqInfo>> {
     if (this.#closed) return { retry: new EdgeplaneError("CLOSED", "owner is closing"), suspect: true };
     const known = this.#ids.get(key.token, req.id);
-    if (known) return { ok: known };
+    if (known) return this.#ack(key, req.id, known);
     const owner = this.#ownerFor(key);
     if (owner !== this.nodeId) return { redirect: owner ?? null };
     const r = this.#ownedRoom(req.room, key);
@@ -1163,7 +1069,7 @@ export class NatsExchange implements Exchange {
     if (!this.#connected) return { retry: new EdgeplaneError("BACKPLANE_UNAVAILABLE", "owner is disconnected from NATS") };
     if (!this.#leaseOk()) return { retry: leaseError() };
     if (r.state !== "active") return { redirect: this.#ownerFor(key) ?? null };
-    return { ok: this.#sequence(r, req, raw) };
+    return this.#ack(key, req.id, this.#sequence(r, req, raw));
   }
 
   #sequence(r: OwnedRoom, req: DecodedRequest, raw: Uint8Array): SeqInfo {
@@ -1186,46 +1092,44 @@ export class NatsExchange implements Exchange {
     r.ring.push(msg);
     const info = { seq, timestamp, epoch: r.term };
     this.#ids.set(r.key.token, req.id, info);
+    this.#confirming.set(info, this.#confirm(r.key, req.id, info));
     r.dirty = true;
     this.#counters.sequenced++;
-    this.#emit(r, messageField(msg, this.nodeId, req.kind, r.encodedRoom), raw);
+    this.#emitter.emit(r, messageField(msg, this.nodeId, req.kind, r.encodedRoom), raw);
     return info;
   }
 
   /**
-   * Put a sequenced message on the room subject. What one turn sequences for a room leaves as one frame at the end of
-   * the turn (in seq order, before anything else this node publishes on that subject); a lone message goes as it is.
-   * A failed publish (connection lost right now) loses nothing: the message is in the ring and subscribers repair it.
+   * The ack of a seq this node assigned: given only once its message is out while the lease held (see
+   * RoomEmitter.confirm). Every path that answers with `info` (the first answer, a retry of the same id) waits for the
+   * same confirmation. If the lease had lapsed, the id is forgotten so that a retry is sequenced anew, rather than
+   * answered with a seq a successor may have given to another message.
    */
-  #emit(r: OwnedRoom, field: string, raw: Uint8Array): void {
-    const size = recordBytes(field, raw);
-    if (r.outq.length && (r.outq.length >= MAX_BATCH || r.outBytes + size > this.#serverMax() - HEADER_ROOM)) this.#flushRoom(r);
-    r.outq.push({ field, raw });
-    r.outBytes += size;
-    if (r.outq.length > 1) return;
-    this.#outRooms.push(r);
-    if (this.#outRooms.length === 1) queueMicrotask(() => this.#flushOut());
+  #ack(key: RoomKey, id: string, info: SeqInfo): Outcome<SeqInfo> | Promise<Outcome<SeqInfo>> {
+    const pending = this.#confirming.get(info);
+    if (pending) return pending;
+    if (!this.#unsure.has(info)) return { ok: info };
+    const p = this.#confirm(key, id, info);
+    this.#confirming.set(info, p);
+    return p;
   }
 
-  #flushOut(): void {
-    const rooms = this.#outRooms;
-    this.#outRooms = [];
-    for (const r of rooms) this.#flushRoom(r);
-  }
-
-  #flushRoom(r: OwnedRoom): void {
-    const q = r.outq;
-    if (q.length === 0) return;
-    r.outq = [];
-    r.outBytes = 0;
-    const subject = this.#subjects.room(r.key.token);
-    try {
-      if (q.length === 1) this.#nc.publish(subject, q[0].raw, { headers: fieldHeaders(this.#headers, q[0].field) });
-      else {
-        const { headers, body } = encodeMessageFrame(this.#headers, r.encodedRoom, q);
-        this.#nc.publish(subject, body, { headers });
-      }
-    } catch { /* in the ring: subscribers repair it */ }
+  async #confirm(key: RoomKey, id: string, info: SeqInfo): Promise<Outcome<SeqInfo>> {
+    const res = await this.#emitter.confirm();
+    this.#confirming.delete(info);
+    if (res === "ok") {
+      this.#unsure.delete(info);
+      return { ok: info };
+    }
+    this.#counters.acksWithheld++;
+    if (res === "unconfirmed") {
+      // Only the round trip failed (server slow or gone) while the lease held: the seq stays ours; a retry asks again.
+      this.#unsure.add(info);
+      return { retry: new EdgeplaneError("BACKPLANE_UNAVAILABLE", "owner could not confirm the publish with the server in time") };
+    }
+    this.#unsure.delete(info);
+    if (this.#ids.get(key.token, id) === info) this.#ids.delete(key.token, id);
+    return { retry: leaseError() };
   }
 
   #onPublishRequest(msg: NatsMsgLike): void {
@@ -1286,9 +1190,11 @@ export class NatsExchange implements Exchange {
     const key = roomKey(req.room);
     const fast = this.#activeOwned(key);
     if (fast) {
+      let info: SeqInfo | undefined;
       try {
-        return { ok: this.#sequence(fast, req, raw) };
+        info = this.#sequence(fast, req, raw);
       } catch { /* fall back to the queued path */ }
+      if (info) return this.#ack(key, req.id, info);
     }
     return this.#handlePublish(req, key, raw).catch(() => ({ retry: new EdgeplaneError("BACKPLANE_UNAVAILABLE", "owner failed") }));
   }
@@ -1331,7 +1237,7 @@ export class NatsExchange implements Exchange {
     r.ring.push(m);
     r.out = m.seq;
     this.#ids.set(r.key.token, m.id, { seq: m.seq, timestamp: m.timestamp, epoch: m.epoch });
-    this.#emit(r, messageField(m, this.nodeId, p.kind, r.encodedRoom, true), p.raw);
+    this.#emitter.emit(r, messageField(m, this.nodeId, p.kind, r.encodedRoom, true), p.raw);
   }
 
   async #remoteChain(target: string, headers: unknown, raw: Uint8Array, timeout: number): Promise<Outcome<RelayResult>> {
@@ -1339,9 +1245,9 @@ export class NatsExchange implements Exchange {
     try {
       resp = await this.#nc.request(this.#subjects.rel(target), raw, { timeout, headers });
     } catch (err) {
-      return this.#classify(err, target, "relay");
+      return classify(err, this.#counters, target, "relay");
     }
-    return this.#parseReply(resp, (b) => {
+    return parseReply(resp, this.#counters, (b) => {
       if (b.r !== "ok" && b.r !== "dup" && b.r !== "conflict") throw new EdgeplaneError("BAD_ENVELOPE", "bad relay reply");
       return b.r;
     });
@@ -1399,7 +1305,7 @@ export class NatsExchange implements Exchange {
       try {
         resp = await this.#nc.request(this.#subjects.hist(target), jsonBytes({ op: "hist", room, after }), { timeout });
       } catch (err) {
-        return this.#classify(err, target, "history");
+        return classify(err, this.#counters, target, "history");
       }
       if (resp.headers?.get("r") === "page") {
         let msgs: SequencedMessage[];
@@ -1414,7 +1320,7 @@ export class NatsExchange implements Exchange {
         after = msgs[msgs.length - 1].seq;
         continue;
       }
-      const out = this.#parseReply<Gap>(resp, (b) => {
+      const out = parseReply<Gap>(resp, this.#counters, (b) => {
         const g = b.gap as Record<string, unknown>;
         if (!g || typeof g !== "object") throw new EdgeplaneError("BAD_ENVELOPE", "bad history reply");
         return { gap: true, room, afterSeq, oldestSeq: num(g.oldestSeq, "oldestSeq"), lastSeq: num(g.lastSeq, "lastSeq"), epoch: num(g.epoch, "epoch") };
@@ -1437,9 +1343,9 @@ export class NatsExchange implements Exchange {
       try {
         resp = await this.#nc.request(this.#subjects.hist(target), jsonBytes({ op: "pos", room }), { timeout });
       } catch (err) {
-        return this.#classify(err, target, "position");
+        return classify(err, this.#counters, target, "position");
       }
-      return this.#parseReply(resp, (b) => ({ seq: num(b.s, "seq"), term: num(b.e, "term"), owner: validateId(b.o, "owner"), ts: num(b.t, "ts") }));
+      return parseReply(resp, this.#counters, (b) => ({ seq: num(b.s, "seq"), term: num(b.e, "term"), owner: validateId(b.o, "owner"), ts: num(b.t, "ts") }));
     });
   }
 
@@ -1550,26 +1456,6 @@ interface GatherEntry {
   refuse: boolean;
   /** The replier's history ring ends at `seq` (it can seed the new owner). */
   ringCurrent: boolean;
-}
-
-/** The reply body of an error. */
-function errorBody(err: unknown): { err: string; msg: string } {
-  return { err: (err as EdgeplaneError).code ?? "BAD_ENVELOPE", msg: String((err as Error).message) };
-}
-
-/** The reply body of an owner-side outcome that is not ok: a redirect or an error. */
-function failureBody(out: Exclude<Outcome<unknown>, { ok: unknown }>): unknown {
-  return "redirect" in out ? { redirect: out.redirect } : errorBody("fail" in out ? out.fail : out.retry);
-}
-
-/** The reply body of a publish outcome (single request). */
-function replyBody(out: Outcome<SeqInfo>): unknown {
-  return "ok" in out ? { s: out.ok.seq, t: out.ok.timestamp, e: out.ok.epoch } : failureBody(out);
-}
-
-/** One entry of a batch reply: `[seq, ts, epoch]`, or the body of a single reply. */
-function batchEntry(out: Outcome<SeqInfo>): unknown {
-  return "ok" in out ? [out.ok.seq, out.ok.timestamp, out.ok.epoch] : replyBody(out);
 }
 
 function positive(v: number | undefined, dflt: number, name: string): number {
