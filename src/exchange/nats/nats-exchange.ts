@@ -57,6 +57,7 @@ import {
   releaseRelays,
   seedInto,
 } from "./_relay.ts";
+import { type GatherEntry, Gatherer } from "./_gather.ts";
 import { fastRandomId } from "./_ids.ts";
 import { OwnerRequests, RoomEmitter, type SendHost } from "./_publisher.ts";
 import { batchEntry, classify, errorBody, failureBody, type Outcome, parseReply, replyBody } from "./_replies.ts";
@@ -200,6 +201,7 @@ export class NatsExchange implements Exchange {
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #counters = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as Record<(typeof COUNTER_NAMES)[number], number>;
   readonly #requests: OwnerRequests;
+  readonly #gatherer: Gatherer;
   /** Seqs assigned here whose ack waits for RoomEmitter.confirm(), and those whose confirmation timed out. */
   readonly #confirming = new WeakMap<SeqInfo, Promise<Outcome<SeqInfo>>>();
   readonly #unsure = new WeakSet<SeqInfo>();
@@ -215,7 +217,6 @@ export class NatsExchange implements Exchange {
   #serverMaxCache: number | undefined;
   #readyWaiters: Waiter[] = [];
   readonly #waiters: Record<WaitKind, Waiter[]> = { change: [], conn: [], lease: [] };
-  #gatherBatch: Map<string, Array<(r: GatherEntry[]) => void>> | undefined;
 
   constructor(nc: NatsConnectionLike, opts: NatsExchangeOptions = {}) {
     this.#nc = nc;
@@ -259,6 +260,16 @@ export class NatsExchange implements Exchange {
     this.#membership = new Membership(this.nodeId, deadAfter, this.#now, () => this.#onMembershipChange());
     // The lease ends a heartbeat interval before the others may declare us dead (never under half of that time).
     this.#lease = new OwnerLease(Math.max(deadAfter - this.#hbMs, deadAfter / 2));
+    this.#gatherer = new Gatherer({
+      nc,
+      subjects: this.#subjects,
+      nodeId: this.nodeId,
+      membership: this.#membership,
+      counters: this.#counters,
+      timeoutMs: this.#gatherTimeout,
+      recentlyDeadMs: 10 * this.#hbMs,
+      connected: () => this.#connected,
+    });
     if (nc.isClosed()) throw new EdgeplaneError("BACKPLANE_UNAVAILABLE", "the NATS connection is closed");
     this.#listen();
     this.#watchStatus();
@@ -763,7 +774,7 @@ export class NatsExchange implements Exchange {
     const gen = r.gen;
     const p = (async () => {
       const askAnyone = this.#membership.others().length > 0 || this.#membership.recentlyDead(10 * this.#hbMs).length > 0;
-      const replies = askAnyone ? await this.#gather(r.key.token) : [];
+      const replies = askAnyone ? await this.#gatherer.gather(r.key.token) : [];
       if (r.gen !== gen || this.#closing || this.#membership.owner(r.key) !== this.nodeId) {
         if (r.gen === gen) r.state = "inactive";
         return;
@@ -849,86 +860,6 @@ export class NatsExchange implements Exchange {
   }
 
   // ───────────────────────────── gather (takeover/handoff) ─────────────────────────────
-
-  /** Ask every live node what it knows about `token` (batched per tick). */
-  #gather(token: string): Promise<GatherEntry[]> {
-    return new Promise((resolve) => {
-      if (!this.#gatherBatch) {
-        this.#gatherBatch = new Map();
-        setTimeout(() => this.#flushGather(), 0);
-      }
-      let list = this.#gatherBatch.get(token);
-      if (!list) this.#gatherBatch.set(token, list = []);
-      list.push(resolve);
-    });
-  }
-
-  #flushGather(): void {
-    const batch = this.#gatherBatch!;
-    this.#gatherBatch = undefined;
-    const tokens = [...batch.keys()];
-    for (let i = 0; i < tokens.length; i += 2000) {
-      const chunk = tokens.slice(i, i + 2000);
-      void this.#gatherOnce(chunk).then((res) => {
-        for (const t of chunk) for (const resolve of batch.get(t)!) resolve(res.get(t) ?? []);
-      });
-    }
-  }
-
-  async #gatherOnce(tokens: string[]): Promise<Map<string, GatherEntry[]>> {
-    this.#counters.gathers++;
-    const out = new Map<string, GatherEntry[]>();
-    const live = this.#membership.others();
-    const expect = new Set([...live, ...this.#membership.recentlyDead(10 * this.#hbMs)]);
-    if (expect.size === 0 || !this.#connected) return out;
-    const inbox = `${this.#subjects.inbox(this.nodeId)}.${randomId()}`;
-    let done!: () => void;
-    const finished = new Promise<void>((r) => done = r);
-    const sub = this.#nc.subscribe(inbox, {
-      callback: (err: unknown, msg: NatsMsgLike) => {
-        if (err) return;
-        try {
-          const b = parseJson(msg.data);
-          const node = validateId(b.n, "node");
-          // An answer proves the node is alive (it may only have looked dead): take it back into the view.
-          if (!this.#membership.isLive(node) && typeof b.e === "number") this.#membership.heard(node, b.e === 1);
-          const p = b.p;
-          if (p !== null && typeof p === "object" && !Array.isArray(p)) {
-            for (const t of tokens) {
-              const e = (p as Record<string, unknown>)[t];
-              if (!Array.isArray(e)) continue;
-              const entry: GatherEntry = {
-                node,
-                seq: num(e[0], "seq"),
-                term: num(e[1], "term"),
-                owner: validateId(e[2], "owner"),
-                ts: num(e[3], "ts"),
-                refuse: (num(e[4], "flags") & 1) === 1,
-                ringCurrent: (num(e[4], "flags") & 2) === 2,
-              };
-              let l = out.get(t);
-              if (!l) out.set(t, l = []);
-              l.push(entry);
-            }
-          }
-          expect.delete(node);
-          if (expect.size === 0) done();
-        } catch {
-          this.#counters.malformedDropped++;
-        }
-      },
-    });
-    const timer = setTimeout(done, this.#gatherTimeout);
-    try {
-      this.#nc.publish(this.#subjects.gather, jsonBytes({ n: this.nodeId, t: tokens }), { reply: inbox });
-      await finished;
-    } catch { /* disconnected: go with what we have */ }
-    clearTimeout(timer);
-    try {
-      sub.unsubscribe();
-    } catch { /* closed */ }
-    return out;
-  }
 
   #onGather(msg: NatsMsgLike): void {
     const b = parseJson(msg.data);
@@ -1444,18 +1375,6 @@ export class NatsExchange implements Exchange {
     },
     delay: (ms) => new Promise((r) => setTimeout(r, ms)),
   };
-}
-
-interface GatherEntry {
-  node: string;
-  seq: number;
-  term: number;
-  owner: string;
-  ts: number;
-  /** The replier is the active owner in its own view and refuses to step down. */
-  refuse: boolean;
-  /** The replier's history ring ends at `seq` (it can seed the new owner). */
-  ringCurrent: boolean;
 }
 
 function positive(v: number | undefined, dflt: number, name: string): number {
