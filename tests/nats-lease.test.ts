@@ -14,9 +14,14 @@ describe("owner lease", () => {
     t += 5;
     assert(lease.echoed(k1), "the first echo validates");
     assert(lease.valid());
-    t = 1000 + 1499;
+    const term = lease.term;
+    const k1b = lease.stamp();
+    t += 5;
+    assert(!lease.echoed(k1b), "a renewal of a valid lease is not a revalidation");
+    assertEquals(lease.term, term, "and keeps the term");
+    t = 1005 + 1499;
     assert(lease.valid(), "valid until sentAt + ttl");
-    t = 1000 + 1500;
+    t = 1005 + 1500;
     assert(!lease.valid(), "expired at sentAt + ttl, however late the echo came");
     assert(lease.takeLapse(), "a lapse is reported");
     assert(!lease.takeLapse(), "once");
@@ -27,6 +32,7 @@ describe("owner lease", () => {
     const k3 = lease.stamp();
     t += 2;
     assert(lease.echoed(k3), "a fresh echo revalidates");
+    assertEquals(lease.term, term + 1, "after a gap the term moves on (an ack pending across the gap is not confirmed)");
     assert(!lease.echoed(k3), "an echo counts once");
     assert(!lease.echoed("x"), "garbage is ignored");
     t += 1600;

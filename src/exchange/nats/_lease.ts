@@ -15,6 +15,7 @@ export class OwnerLease {
   #beat = 0;
   /** True once a lapse was seen and not yet followed by a fresh echo. */
   #lapsed = false;
+  #term = 0;
 
   constructor(readonly ttlMs: number, readonly clock: () => number = () => performance.now()) {}
 
@@ -24,6 +25,14 @@ export class OwnerLease {
     this.#sent.set(k, this.clock());
     if (this.#sent.size > KEEP) this.#sent.delete(this.#sent.keys().next().value as number);
     return k;
+  }
+
+  /**
+   * Bumps each time the lease becomes valid after having been invalid (start-up included). A lease that kept its term
+   * from A to B was valid the whole time in between.
+   */
+  get term(): number {
+    return this.#term;
   }
 
   /** Our own heartbeat `k` came back. Returns true when this made an invalid lease valid again. */
@@ -40,6 +49,7 @@ export class OwnerLease {
     if (until > this.#until) this.#until = until;
     if (!this.valid()) return false;
     this.#lapsed = false;
+    if (!wasValid) this.#term++;
     return !wasValid;
   }
 

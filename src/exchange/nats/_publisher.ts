@@ -27,6 +27,8 @@ export interface SendHost {
   maxBody(): number;
   /** Whether this node still holds its owner lease. */
   leaseValid(): boolean;
+  /** The lease's term (see OwnerLease.term): unchanged means it held without a gap. */
+  leaseTerm(): number;
   /** Upper bound for a confirmation round trip, ms. */
   readonly confirmTimeout: number;
 }
@@ -131,7 +133,11 @@ export class RoomEmitter {
         this.#flushAll();
         this.#confirming = undefined; // what is sequenced from now on waits for the next round trip
         const h = this.host;
-        const settle = (answered: boolean) => resolve(!h.leaseValid() ? "lapsed" : answered ? "ok" : "unconfirmed");
+        // The answer is looked at a microtask after the PONG, when an echo read in the same chunk may already have
+        // renewed a lease that had lapsed: only a lease that held without a gap since now counts.
+        const term = h.leaseTerm();
+        const held = () => h.leaseValid() && h.leaseTerm() === term;
+        const settle = (answered: boolean) => resolve(!held() ? "lapsed" : answered ? "ok" : "unconfirmed");
         const timer = setTimeout(() => settle(false), h.confirmTimeout);
         let flushed: Promise<void>;
         try {

@@ -88,7 +88,7 @@ export interface NatsExchangeOptions {
   sendTimeout?: number;
   /** Heartbeat interval, ms (default 1000). */
   heartbeatMs?: number;
-  /** A node is dead after this many silent heartbeat intervals (default 3). */
+  /** A node is dead after this many silent heartbeat intervals (default 3, at least 2). */
   missedBeats?: number;
   /** A joining node may own rooms only after this many heartbeat intervals (default 2). */
   settleBeats?: number;
@@ -227,6 +227,7 @@ export class NatsExchange implements Exchange {
     this.#sendTimeout = positive(opts.sendTimeout, 2000, "sendTimeout");
     this.#hbMs = positive(opts.heartbeatMs, 1000, "heartbeatMs");
     const missed = positive(opts.missedBeats, 3, "missedBeats");
+    if (missed < 2) throw new EdgeplaneError("BAD_OPTION", "missedBeats must be at least 2 (the owner lease ends half a heartbeat before that)");
     this.#settleMs = (opts.settleBeats ?? 2) * this.#hbMs;
     this.#gatherTimeout = positive(opts.gatherTimeout, Math.min(500, this.#sendTimeout / 4), "gatherTimeout");
     this.#limits = { ...DEFAULT_HISTORY, ...opts.history };
@@ -251,6 +252,7 @@ export class NatsExchange implements Exchange {
       known: this.#known,
       maxBody: () => this.#serverMax() - HEADER_ROOM,
       leaseValid: () => this.#lease.valid(),
+      leaseTerm: () => this.#lease.term,
       confirmTimeout: Math.max(100, this.#sendTimeout / 2),
     };
     this.#requests = new OwnerRequests(send);
@@ -258,8 +260,8 @@ export class NatsExchange implements Exchange {
     this.#startedAt = this.#now();
     const deadAfter = missed * this.#hbMs;
     this.#membership = new Membership(this.nodeId, deadAfter, this.#now, () => this.#onMembershipChange());
-    // The lease ends a heartbeat interval before the others may declare us dead (never under half of that time).
-    this.#lease = new OwnerLease(Math.max(deadAfter - this.#hbMs, deadAfter / 2));
+    // The lease ends half a heartbeat interval before the others may declare us dead.
+    this.#lease = new OwnerLease(deadAfter - this.#hbMs / 2);
     this.#gatherer = new Gatherer({
       nc,
       subjects: this.#subjects,
@@ -337,7 +339,9 @@ export class NatsExchange implements Exchange {
             this.#counters.published++;
             return out.ok;
           }
-          return this.#routedPublish(key, req, raw); // not confirmed: the id was forgotten, publish it anew
+          // Not confirmed: go the routed way (a lapsed lease forgot the id, so it is sequenced anew; after a slow
+          // round trip the id is kept and the retry gets the same seq once confirmed).
+          return this.#routedPublish(key, req, raw);
         });
       }
     }
@@ -675,7 +679,12 @@ export class NatsExchange implements Exchange {
     }
     if (self) {
       // Everything the server sent us before this beat is processed now: the lease runs from when the beat left.
-      if (this.#lease.echoed(b.k)) this.#wake("lease");
+      if (this.#lease.echoed(b.k)) {
+        // Valid again after a gap (or for the first time): whatever this node owned from before the gap steps down,
+        // even if no check noticed the lapse while it lasted; those rooms are gathered again before they sequence.
+        this.#stepDownAll();
+        this.#wake("lease");
+      }
       return;
     }
     if (b.bye === 1) {
@@ -712,10 +721,14 @@ export class NatsExchange implements Exchange {
     if (this.#lease.valid()) return true;
     if (this.#lease.takeLapse()) {
       this.#counters.leaseLapses++;
-      for (const r of this.#owned.values()) if (r.state !== "inactive") this.#stepDown(r);
+      this.#stepDownAll();
       this.#sendHeartbeat(false);
     }
     return false;
+  }
+
+  #stepDownAll(): void {
+    for (const r of this.#owned.values()) if (r.state !== "inactive") this.#stepDown(r);
   }
 
   /** The lease is valid and nobody waits for it: an owner-side request may go on without yielding. */
