@@ -322,11 +322,6 @@ export function decodeRoomWires(msg: NatsMsgLike, expectedRoom: string, expected
   return bad;
 }
 
-/** Decode a single room-subject message (no frame) for `expectedRoom`; throws BAD_ENVELOPE. */
-export function decodeRoomWire(msg: NatsMsgLike, expectedRoom: string, expectedEncoded?: string): RoomWire {
-  return roomWireOf(fields(msg.headers), msg.data, expectedRoom, expectedEncoded);
-}
-
 function roomWireOf(f: string[], data: Uint8Array, expectedRoom: string, expectedEncoded?: string): RoomWire {
   const r = room(f[4], expectedRoom, expectedEncoded);
   const kind = f[1];
