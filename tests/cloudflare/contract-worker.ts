@@ -59,6 +59,7 @@ export class ContractRunner {
 
 export default {
   fetch(request: Request, env: Env): Promise<Response> {
+    if (new URL(request.url).pathname !== "/run") return Promise.resolve(new Response("contract worker: GET /run?suite=exchange|broadcast", { status: 404 }));
     return env.RUNNER.get(env.RUNNER.idFromName("runner")).fetch(request);
   },
 };
