@@ -28,6 +28,7 @@ export {
   connectNatsWebSocket,
   type ConnectNatsWebSocketOptions,
   NATS_WS_CONNECT_DEFAULTS,
+  type NatsWsConnection,
 } from "../src/exchange/nats/ws-connect.ts";
 export type {
   DurableObjectIdLike,

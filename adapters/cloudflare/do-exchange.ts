@@ -89,6 +89,7 @@ export class DurableObjectExchange implements Exchange {
   #state: ExchangeState = "ready";
   readonly #counters = { published: 0, delivered: 0, duplicatesDropped: 0, gapsRepaired: 0, discontinuities: 0, subscriberErrors: 0 };
 
+  /** Throws `BAD_OPTION` without a room namespace or hub name. */
   constructor(opts: DurableObjectExchangeOptions) {
     if (!opts?.rooms || typeof opts.rooms.idFromName !== "function") throw new EdgeplaneError("BAD_OPTION", "rooms must be a Durable Object namespace binding");
     if (typeof opts.hub !== "string" || opts.hub.length === 0) throw new EdgeplaneError("BAD_OPTION", "hub must be the hub object's name");

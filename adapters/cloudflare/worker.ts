@@ -50,6 +50,7 @@ export interface WorkerOptions<Env = any> {
  */
 // deno-lint-ignore no-explicit-any
 export interface EdgeplaneWorker<Env = any> {
+  /** The Worker's fetch handler. */
   fetch(request: Request, env: Env, ctx?: ExecutionContextLike): Promise<Response>;
 }
 

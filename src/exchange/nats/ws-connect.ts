@@ -9,7 +9,8 @@
  *
  * @module
  */
-import { type NatsConnection, type WsConnectionOptions, wsconnect } from "@nats-io/nats-core";
+import type * as natsCore from "@nats-io/nats-core";
+import { wsconnect } from "@nats-io/nats-core";
 
 /**
  * Options of {@link connectNatsWebSocket}: every `wsconnect` option; `servers` are `ws://` or `wss://` URLs.
@@ -19,7 +20,18 @@ import { type NatsConnection, type WsConnectionOptions, wsconnect } from "@nats-
  * const opts: ConnectNatsWebSocketOptions = { servers: ["wss://nats.example.com:8443"], name: "edge-hub-0" };
  * ```
  */
-export type ConnectNatsWebSocketOptions = WsConnectionOptions;
+export type ConnectNatsWebSocketOptions = natsCore.WsConnectionOptions;
+
+/**
+ * The connection {@link connectNatsWebSocket} returns: a nats.js v3 `NatsConnection` (pass it to `NatsExchange`;
+ * close it with `nc.drain()` or `nc.close()` after the exchange).
+ *
+ * @example
+ * ```ts
+ * const nc: NatsWsConnection = await connectNatsWebSocket({ servers: "wss://nats.example.com:8443" });
+ * ```
+ */
+export type NatsWsConnection = natsCore.NatsConnection;
 
 /**
  * Backplane defaults for a WebSocket connection (the same intent as `NATS_CONNECT_DEFAULTS` of `connectNats`, which
@@ -32,7 +44,7 @@ export type ConnectNatsWebSocketOptions = WsConnectionOptions;
  * console.log(NATS_WS_CONNECT_DEFAULTS.pingInterval); // 5000
  * ```
  */
-export const NATS_WS_CONNECT_DEFAULTS: Readonly<WsConnectionOptions> = Object.freeze({
+export const NATS_WS_CONNECT_DEFAULTS: Readonly<ConnectNatsWebSocketOptions> = Object.freeze({
   maxReconnectAttempts: -1,
   reconnectTimeWait: 250,
   reconnectJitter: 250,
@@ -55,6 +67,6 @@ export const NATS_WS_CONNECT_DEFAULTS: Readonly<WsConnectionOptions> = Object.fr
  * const ex = new NatsExchange(nc, { nodeId: "edge-hub-0" });
  * ```
  */
-export function connectNatsWebSocket(options: ConnectNatsWebSocketOptions = {}): Promise<NatsConnection> {
+export function connectNatsWebSocket(options: ConnectNatsWebSocketOptions = {}): Promise<NatsWsConnection> {
   return wsconnect({ ...NATS_WS_CONNECT_DEFAULTS, ...options });
 }
