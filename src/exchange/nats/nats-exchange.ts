@@ -113,6 +113,7 @@ export class NatsExchange implements Exchange {
   readonly #natsSubs: NatsSubscriptionLike[] = [];
   #closePromise: Promise<void> | undefined;
 
+  /** An exchange on `nc` (which it never closes); throws `BAD_OPTION` for an invalid option (`nodeId`, `prefix`, timings, `missedBeats` < 2). */
   constructor(nc: NatsConnectionLike, opts: NatsExchangeOptions = {}) {
     this.nodeId = opts.nodeId === undefined ? `n${randomId().slice(0, 15)}` : validateId(opts.nodeId, "nodeId");
     const prefix = opts.prefix ?? "edgeplane";
