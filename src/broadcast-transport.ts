@@ -11,12 +11,30 @@ import type { Exchange, ExchangeEvent, SeqInfo, SequencedMessage, Unsubscribe } 
 /** What a listener receives besides the payload (Telefunc's `WirePublishInfo`). */
 export type PublishInfo = SeqInfo;
 
+/**
+ * What `listen`/`listenBinary` return: Telefunc's unsubscribe function, plus `ready`.
+ *
+ * A `send` from this process that starts after `listen()` returned always reaches the listener. `ready` resolves once
+ * the listener is live for every process: messages other processes send from then on reach it too (before, they may
+ * not). It also resolves if the listener is removed first.
+ */
+export interface BroadcastListener {
+  /** Remove the listener (idempotent). */
+  (): void;
+  /** Resolves when messages of every process are covered (or the listener was removed). */
+  readonly ready: Promise<void>;
+}
+
 /** The four-method shape Telefunc 0.2.23 calls `BroadcastTransport`. */
 export interface EdgeplaneBroadcastTransport {
+  /** Publish text to `key`; resolves with its `{seq, timestamp}`. */
   send(key: string, payload: string): Promise<SeqInfo>;
-  listen(key: string, onMessage: (payload: string, info: PublishInfo) => void): () => void;
+  /** Listen to the text stream of `key` (a `send` from this process after this call reaches it). */
+  listen(key: string, onMessage: (payload: string, info: PublishInfo) => void): BroadcastListener;
+  /** Publish bytes to `key` (a stream of its own, with its own seq). */
   sendBinary(key: string, payload: Uint8Array): Promise<SeqInfo>;
-  listenBinary(key: string, onMessage: (payload: Uint8Array, info: PublishInfo) => void): () => void;
+  /** Listen to the binary stream of `key`. */
+  listenBinary(key: string, onMessage: (payload: Uint8Array, info: PublishInfo) => void): BroadcastListener;
 }
 
 /** Options of {@link broadcastTransport}. */
@@ -55,8 +73,10 @@ export function broadcastTransport(exchange: Exchange, opts: BroadcastTransportO
     key: string,
     isKind: (p: unknown) => p is P,
     onMessage: (payload: P, info: PublishInfo) => void,
-  ): () => void {
+  ): BroadcastListener {
     let last = 0;
+    let live!: () => void;
+    const ready = new Promise<void>((resolve) => (live = resolve));
     const unsub: Unsubscribe = exchange.subscribe(room(kind, key), (m: SequencedMessage) => {
       if (m.seq <= last || !isKind(m.payload)) return; // defensive: exchanges already order and dedupe
       last = m.seq;
@@ -67,13 +87,17 @@ export function broadcastTransport(exchange: Exchange, opts: BroadcastTransportO
       }
     }, {
       onEvent: (e) => {
+        if (e.type === "position") live();
         if (e.type === "discontinuity") {
           last = Math.max(last, e.nextSeq - 1);
           opts.onDiscontinuity?.(key, e);
         }
       },
     });
-    return unsub;
+    return Object.assign(() => {
+      unsub();
+      live();
+    }, { ready });
   }
 
   return {
