@@ -8,7 +8,14 @@
 import { EdgeplaneError } from "./errors.ts";
 import type { Exchange, ExchangeEvent, SeqInfo, SequencedMessage, Unsubscribe } from "./exchange/exchange.ts";
 
-/** What a listener receives besides the payload (Telefunc's `WirePublishInfo`). */
+/**
+ * What a listener receives besides the payload (Telefunc's `WirePublishInfo`).
+ *
+ * @example
+ * ```ts
+ * transport.listen("chat", (payload: string, info: PublishInfo) => console.log(info.seq, info.timestamp, payload));
+ * ```
+ */
 export type PublishInfo = SeqInfo;
 
 /**
@@ -17,6 +24,13 @@ export type PublishInfo = SeqInfo;
  * A `send` from this process that starts after `listen()` returned always reaches the listener. `ready` resolves once
  * the listener is live for every process: messages other processes send from then on reach it too (before, they may
  * not). It also resolves if the listener is removed first.
+ *
+ * @example
+ * ```ts
+ * const stop = broadcastTransport(new MemoryExchange()).listen("chat", (payload) => console.log(payload));
+ * await stop.ready; // sends of every process reach it from now on
+ * stop();
+ * ```
  */
 export interface BroadcastListener {
   /** Remove the listener (idempotent). */
@@ -25,19 +39,42 @@ export interface BroadcastListener {
   readonly ready: Promise<void>;
 }
 
-/** The four-method shape Telefunc 0.2.23 calls `BroadcastTransport`. */
+/**
+ * The four-method shape Telefunc 0.2.23 calls `BroadcastTransport`.
+ *
+ * @example
+ * ```ts
+ * const transport: EdgeplaneBroadcastTransport = broadcastTransport(new MemoryExchange());
+ * const stop = transport.listen("chat", (payload, { seq }) => console.log(seq, payload));
+ * await transport.send("chat", '{"text":"hi"}'); // { seq: 1, timestamp: … }
+ * stop();
+ * ```
+ */
 export interface EdgeplaneBroadcastTransport {
-  /** Publish text to `key`; resolves with its `{seq, timestamp}`. */
+  /** Publish a text payload under `key`; resolves with its place in the key's order. */
   send(key: string, payload: string): Promise<SeqInfo>;
-  /** Listen to the text stream of `key` (a `send` from this process after this call reaches it). */
+  /**
+   * Listen to the text payloads of `key` (in seq order, this process's own included; a `send` from this process after
+   * this call reaches it); returns the unsubscribe, with `ready`.
+   */
   listen(key: string, onMessage: (payload: string, info: PublishInfo) => void): BroadcastListener;
-  /** Publish bytes to `key` (a stream of its own, with its own seq). */
+  /** Publish a binary payload under `key` (a stream separate from the text one). */
   sendBinary(key: string, payload: Uint8Array): Promise<SeqInfo>;
-  /** Listen to the binary stream of `key`. */
+  /** Listen to the binary payloads of `key`; returns the unsubscribe, with `ready`. */
   listenBinary(key: string, onMessage: (payload: Uint8Array, info: PublishInfo) => void): BroadcastListener;
 }
 
-/** Options of {@link broadcastTransport}. */
+/**
+ * Options of {@link broadcastTransport}.
+ *
+ * @example
+ * ```ts
+ * const transport = broadcastTransport(exchange, {
+ *   prefix: "tf:",
+ *   onDiscontinuity: (key, e) => console.warn(`broadcast ${key}: lost ${e.afterSeq + 1}..${e.nextSeq - 1}`),
+ * } satisfies BroadcastTransportOptions);
+ * ```
+ */
 export interface BroadcastTransportOptions {
   /** Room prefix for keys so broadcast rooms never collide with your other rooms (default `"telefunc:"`). */
   prefix?: string;

@@ -106,6 +106,7 @@ export class LongPollTransport {
   readonly #opts: Required<Omit<LongPollOptions, "queue" | "authorize">> & LongPollOptions;
   readonly #sessions = new Map<string, Session>();
 
+  /** Long-poll sessions on `hub`; mount `poll`, `post` and `end` on your routes (or use `edgeplaneRoutes`). */
   constructor(hub: Hub, opts: LongPollOptions = {}) {
     this.#hub = hub;
     this.#opts = { maxWaitMs: 25_000, idleMs: 30_000, maxResponseBytes: 256 * 1024, idleCloseCode: 4009, ...definedOnly(opts) };

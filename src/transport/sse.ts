@@ -65,6 +65,7 @@ export class SseTransport {
   readonly #opts: SseOptions;
   readonly #sessions = new Map<string, Session>();
 
+  /** SSE sessions on `hub`; mount `open` and `post` on your routes (or use `edgeplaneRoutes`). */
   constructor(hub: Hub, opts: SseOptions = {}) {
     this.#hub = hub;
     this.#opts = opts;

@@ -218,6 +218,7 @@ export class NatsExchange implements Exchange {
   #readyWaiters: Waiter[] = [];
   readonly #waiters: Record<WaitKind, Waiter[]> = { change: [], conn: [], lease: [] };
 
+  /** An exchange on `nc` (which it never closes); throws `BAD_OPTION` for an invalid option (`nodeId`, `prefix`, timings, `missedBeats` < 2). */
   constructor(nc: NatsConnectionLike, opts: NatsExchangeOptions = {}) {
     this.#nc = nc;
     this.nodeId = opts.nodeId === undefined ? `n${randomId().slice(0, 15)}` : validateId(opts.nodeId, "nodeId");
