@@ -17,13 +17,13 @@ broadcastContract("memory", () => {
   const bus = new MemoryBus();
   const nodes = [new MemoryExchange({ bus }), new MemoryExchange({ bus })];
   return Promise.resolve({ nodes, cleanup: async () => void (await Promise.all(nodes.map((x) => x.close()))) });
-});
+}, { subscribeThenPublish: true });
 
 broadcastContract("redis", async () => {
   const server = await startRedis();
   const nodes = await Promise.all(["ba", "bb"].map((nodeId) => connectRedis(server.url, { nodeId, timeoutMs: 10_000 })));
   return { nodes, cleanup: async () => void (await Promise.all(nodes.map((x) => x.close())), await server.stop()) };
-});
+}, { subscribeThenPublish: true });
 
 broadcastContract("chain [redis, memory] authority=redis", async () => {
   const server = await startRedis();
@@ -33,7 +33,7 @@ broadcastContract("chain [redis, memory] authority=redis", async () => {
     return chain([{ name: "redis", exchange: redis }, { name: "memory", exchange: new MemoryExchange({ bus, nodeId }) }], { authority: "redis" });
   }));
   return { nodes, cleanup: async () => void (await Promise.all(nodes.map((x) => x.close())), await server.stop()) };
-});
+}, { subscribeThenPublish: true });
 
 describe("broadcast transport input", () => {
   it("wrong payload types and bad keys reject with typed errors", async () => {

@@ -10,7 +10,17 @@ type Info = { seq: number; timestamp: number };
 let n = 0;
 const key = (base: string) => `${base}-${Date.now().toString(36)}-${n++}`;
 
-export function broadcastContract(name: string, make: () => Promise<{ nodes: Exchange[]; cleanup(): Promise<void> }>): void {
+/** Per-exchange switches of the suite (like the exchange contract's). */
+export interface BroadcastContractOptions {
+  /** `listen` then `send` in the same tick delivers (the exchange holds subscribe-then-publish; issue 17). */
+  subscribeThenPublish: boolean;
+}
+
+export function broadcastContract(
+  name: string,
+  make: () => Promise<{ nodes: Exchange[]; cleanup(): Promise<void> }>,
+  opts: BroadcastContractOptions = { subscribeThenPublish: false },
+): void {
   describe(`broadcast transport contract: ${name}`, () => {
     let nodes: Exchange[];
     let cleanup: () => Promise<void>;
@@ -20,7 +30,9 @@ export function broadcastContract(name: string, make: () => Promise<{ nodes: Exc
     });
     after(async () => await cleanup?.());
 
-    it("listen, then send in the same tick (text and binary): the listener gets it; after `ready`, other processes' sends too", async () => {
+    const sameTick = opts.subscribeThenPublish ? {} : { skip: "subscribeThenPublish not enabled for this exchange yet" };
+
+    it("listen, then send in the same tick (text and binary): the listener gets it; after `ready`, other processes' sends too", sameTick, async () => {
       const [a, b] = nodes.map((x) => broadcastTransport(x));
       const k = key("sametick");
       for (let i = 0; i < 3; i++) await b.send(k, `old${i}`);
