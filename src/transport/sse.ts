@@ -41,6 +41,11 @@ export interface SseOptions extends TransportOptions {
   retryMs?: number;
   /** After a close, how long a client may take to drain the stream before it is cut off (default 1000 ms). */
   closeGraceMs?: number;
+  /**
+   * Prepended to every session token (default none), so a router in front of several hubs can send a session's
+   * POSTs to the hub that holds it (the Cloudflare adapter puts the shard there).
+   */
+  tokenPrefix?: string;
 }
 
 interface Session {
@@ -86,7 +91,7 @@ export class SseTransport {
    */
   open(request: Request, opts: { data?: unknown } = {}): Response {
     const hub = this.#hub;
-    const token = randomId();
+    const token = (this.#opts.tokenPrefix ?? "") + randomId();
     const heartbeatMs = this.#opts.heartbeatMs ?? 15_000;
     const graceMs = this.#opts.closeGraceMs ?? 1000;
     let ctrl!: ReadableStreamDefaultController<Uint8Array>;
