@@ -22,6 +22,7 @@ import { edgeplaneRoutes, type EdgeplaneRoutes, type EdgeplaneRoutesOptions } fr
 import * as node from "edgeplane/adapters/node";
 import * as deno from "edgeplane/adapters/deno";
 import * as bun from "edgeplane/adapters/bun";
+import { type DurableObjectNamespaceLike, edgeplaneWorker, hubObject, roomObject } from "edgeplane/adapters/cloudflare";
 
 const opts: HubOptions = {
   exchange: new MemoryExchange({ nodeId: "node-a", history: { maxMessages: 100 } }),
@@ -54,6 +55,14 @@ const served: Promise<node.Served> = node.serve(app, { port: 0, drain: hub });
 const forDeno = deno.fetchExport(app, { drain: hub });
 const onBun: Promise<bun.Served> = bun.serve(app, { hostname: "0.0.0.0" });
 
+interface Env {
+  EDGEPLANE_HUB: DurableObjectNamespaceLike;
+  EDGEPLANE_ROOM: DurableObjectNamespaceLike;
+}
+const worker = edgeplaneWorker<Env>({ shards: 2 });
+const EdgeplaneHub = hubObject<Env>();
+const EdgeplaneRoom = roomObject({ history: { maxMessages: 100 } });
+
 const clientOptions: ClientOptions = { url: ["https://a.example", "https://b.example"], transports: ["ws", "sse"] };
 const client = new EdgeplaneClient(clientOptions);
 client.on("message", (m: ClientMessage) => console.log(m.room, m.seq, m.data ?? m.bytes?.byteLength));
@@ -65,4 +74,4 @@ const loose: ClientOptions = { url: "https://a.example", transports: undefined }
 // @ts-expect-error a misspelled option is an error, not silently ignored
 new Hub({ exchnge: new MemoryExchange() });
 
-export { first, forDeno, joined, loose, metrics, migrating, onBun, seq, served };
+export { EdgeplaneHub, EdgeplaneRoom, first, forDeno, joined, loose, metrics, migrating, onBun, seq, served, worker };
