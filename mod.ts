@@ -131,3 +131,16 @@ export type { RelayResult, RoomPosition } from "./src/exchange/exchange.ts";
 
 // ---- metrics ----
 export { prometheusText } from "./src/metrics.ts";
+
+// ---- crossws sync driver (issue 21; also the `edgeplane/crossws` entry point, src/crossws/mod.ts) ----
+export {
+  type CrosswsSyncDriver,
+  type CrosswsSyncMessage,
+  edgeplaneSync,
+  type EdgeplaneSync,
+  type EdgeplaneSyncCounters,
+  type EdgeplaneSyncOptions,
+  type EdgeplaneSyncStatus,
+  type OrderedData,
+  type SyncDiscontinuity,
+} from "./src/crossws/sync.ts";
