@@ -45,6 +45,7 @@ export {
   type Unsubscribe,
 } from "./src/exchange/exchange.ts";
 export { MemoryBus, type MemoryBusOptions, MemoryExchange, type MemoryExchangeOptions } from "./src/exchange/memory.ts";
+export type { HistoryLimits } from "./src/exchange/_history.ts";
 export { DEFAULT_QUEUE, type FrameSink, OutboundQueue, type QueueOptions, type SendOutcome } from "./src/local/queue.ts";
 export { Registry } from "./src/local/registry.ts";
 export { fanout, type FanoutOptions, type FanoutResult, type FanoutTarget } from "./src/local/fanout.ts";
@@ -115,7 +116,13 @@ export {
   type NatsMsgLike,
   type NatsSubscriptionLike,
 } from "./src/exchange/nats/nats-exchange.ts";
-export { connectNats, type ConnectNatsOptions, NATS_CONNECT_DEFAULTS } from "./src/exchange/nats/connect.ts";
+export {
+  connectNats,
+  type ConnectNatsOptions,
+  NATS_CONNECT_DEFAULTS,
+  type NatsConnection,
+} from "./src/exchange/nats/connect.ts";
+export type { HeadersFactory } from "./src/exchange/nats/_codec.ts";
 
 // ---- Redis exchange and chain (issue 7) ----
 export {

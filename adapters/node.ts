@@ -6,8 +6,8 @@
  * ```ts
  * import { Hono } from "hono";
  * import { Hub } from "edgeplane";
- * import { edgeplaneRoutes } from "edgeplane/adapters/hono.ts";
- * import { serve, upgradeWebSocket } from "edgeplane/adapters/node.ts";
+ * import { edgeplaneRoutes } from "edgeplane/adapters/hono";
+ * import { serve, upgradeWebSocket } from "edgeplane/adapters/node";
  *
  * const hub = new Hub();
  * const app = new Hono().route("/", edgeplaneRoutes(hub, { upgradeWebSocket }).app);
@@ -17,11 +17,19 @@
  * @module
  */
 import { serve as honoServe, upgradeWebSocket as nodeUpgradeWebSocket } from "@hono/node-server";
-import type { UpgradeWebSocket } from "hono/ws";
 import { WebSocketServer } from "ws";
-import { announce, DEFAULT_MAX_WS_PAYLOAD, drainOnSignals, type FetchApp, resolvePort, type Served, type ServeOptions, urlOf } from "./_serve.ts";
+import {
+  announce, DEFAULT_MAX_WS_PAYLOAD, drainOnSignals,
+  type Drainable,
+  type FetchApp,
+  resolvePort,
+  type Served,
+  type ServeOptions,
+  type UpgradeWebSocket,
+  urlOf,
+} from "./_serve.ts";
 
-export type { FetchApp, Served, ServeOptions };
+export type { Drainable, FetchApp, Served, ServeOptions, UpgradeWebSocket };
 
 /**
  * Hono's WebSocket helper for Node (pass it to `edgeplaneRoutes`).
@@ -31,8 +39,7 @@ export type { FetchApp, Served, ServeOptions };
  * const rt = edgeplaneRoutes(hub, { upgradeWebSocket });
  * ```
  */
-// deno-lint-ignore no-explicit-any
-export const upgradeWebSocket: UpgradeWebSocket<any, any> = nodeUpgradeWebSocket;
+export const upgradeWebSocket: UpgradeWebSocket = nodeUpgradeWebSocket;
 
 /**
  * Listen on Node. Resolves once listening.

@@ -8,18 +8,49 @@
 import { EdgeplaneError } from "./errors.ts";
 import type { Exchange, ExchangeEvent, SeqInfo, SequencedMessage, Unsubscribe } from "./exchange/exchange.ts";
 
-/** What a listener receives besides the payload (Telefunc's `WirePublishInfo`). */
+/**
+ * What a listener receives besides the payload (Telefunc's `WirePublishInfo`).
+ *
+ * @example
+ * ```ts
+ * transport.listen("chat", (payload: string, info: PublishInfo) => console.log(info.seq, info.timestamp, payload));
+ * ```
+ */
 export type PublishInfo = SeqInfo;
 
-/** The four-method shape Telefunc 0.2.23 calls `BroadcastTransport`. */
+/**
+ * The four-method shape Telefunc 0.2.23 calls `BroadcastTransport`.
+ *
+ * @example
+ * ```ts
+ * const transport: EdgeplaneBroadcastTransport = broadcastTransport(new MemoryExchange());
+ * const stop = transport.listen("chat", (payload, { seq }) => console.log(seq, payload));
+ * await transport.send("chat", '{"text":"hi"}'); // { seq: 1, timestamp: … }
+ * stop();
+ * ```
+ */
 export interface EdgeplaneBroadcastTransport {
+  /** Publish a text payload under `key`; resolves with its place in the key's order. */
   send(key: string, payload: string): Promise<SeqInfo>;
+  /** Listen to the text payloads of `key` (in seq order, this process's own included); returns the unsubscribe. */
   listen(key: string, onMessage: (payload: string, info: PublishInfo) => void): () => void;
+  /** Publish a binary payload under `key` (a stream separate from the text one). */
   sendBinary(key: string, payload: Uint8Array): Promise<SeqInfo>;
+  /** Listen to the binary payloads of `key`; returns the unsubscribe. */
   listenBinary(key: string, onMessage: (payload: Uint8Array, info: PublishInfo) => void): () => void;
 }
 
-/** Options of {@link broadcastTransport}. */
+/**
+ * Options of {@link broadcastTransport}.
+ *
+ * @example
+ * ```ts
+ * const transport = broadcastTransport(exchange, {
+ *   prefix: "tf:",
+ *   onDiscontinuity: (key, e) => console.warn(`broadcast ${key}: lost ${e.afterSeq + 1}..${e.nextSeq - 1}`),
+ * } satisfies BroadcastTransportOptions);
+ * ```
+ */
 export interface BroadcastTransportOptions {
   /** Room prefix for keys so broadcast rooms never collide with your other rooms (default `"telefunc:"`). */
   prefix?: string;

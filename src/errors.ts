@@ -4,7 +4,14 @@
  * @module
  */
 
-/** Stable error codes; switch on these, never on messages. */
+/**
+ * Stable error codes; switch on these, never on messages.
+ *
+ * @example
+ * ```ts
+ * const retryable = (code: ErrorCode): boolean => code === "BACKPLANE_UNAVAILABLE" || code === "TIMEOUT";
+ * ```
+ */
 export type ErrorCode =
   | "BAD_ENVELOPE"
   | "BAD_ROOM"
@@ -39,6 +46,7 @@ export class EdgeplaneError extends Error {
   /** Optional structured details (room, sizes, limits). */
   readonly details?: Record<string, unknown>;
 
+  /** An error with a stable `code`, a human-readable `message` and optional structured `details`. */
   constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
     super(message);
     this.name = "EdgeplaneError";

@@ -35,13 +35,31 @@ import type {
 import { isGap } from "./exchange.ts";
 import { newOrderCounters, subscriptionOrder } from "./_room-order.ts";
 
-/** A named chain member. A bare Exchange is named by its `status().kind`. */
+/**
+ * A named chain member. A bare Exchange is named by its `status().kind`.
+ *
+ * @example
+ * ```ts
+ * const members: ChainMember[] = [{ name: "redis", exchange: redis }, { name: "nats", exchange: nats }];
+ * const ex = chain(members, { authority: "redis" });
+ * ```
+ */
 export interface ChainMember {
+  /** Unique name in the chain; `authority` may refer to it. */
   name: string;
+  /** The member exchange (the chain closes it with the chain). */
   exchange: Exchange;
 }
 
-/** Options of {@link chain}. */
+/**
+ * Options of {@link chain}.
+ *
+ * @example
+ * ```ts
+ * const opts: ChainOptions = { authority: "nats", relayMaxAttempts: 40, onError: (err) => console.warn(err) };
+ * const ex = chain([{ name: "redis", exchange: redis }, { name: "nats", exchange: nats }], opts);
+ * ```
+ */
 export interface ChainOptions {
   /** The member that assigns seqs: its name or index. */
   authority: string | number;
@@ -96,6 +114,7 @@ const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 export class ChainExchange implements Exchange {
   readonly nodeId: string;
   readonly maxPayloadBytes: number;
+  /** The members, oldest broker first. */
   readonly members: readonly ChainMember[];
   #auth: number;
   readonly #configuredAuth: number;
@@ -127,6 +146,7 @@ export class ChainExchange implements Exchange {
     seedAllDone: 0,
   };
 
+  /** Same as {@link chain}: throws `BAD_OPTION` for no members, duplicate names or an unknown authority. */
   constructor(members: Array<Exchange | ChainMember>, opts: ChainOptions) {
     if (members.length === 0) throw new EdgeplaneError("BAD_OPTION", "chain needs at least one member");
     this.members = members.map((m) => ("exchange" in m && "name" in m ? m : { name: (m as Exchange).status().kind, exchange: m as Exchange }));

@@ -44,7 +44,14 @@ interface RoomState {
   ids: RecentMap<string, SeqInfo>;
 }
 
-/** Options of {@link MemoryBus}. */
+/**
+ * Options of {@link MemoryBus}.
+ *
+ * @example
+ * ```ts
+ * const bus = new MemoryBus({ history: { maxMessages: 100 }, idCacheSize: 1000 });
+ * ```
+ */
 export interface MemoryBusOptions {
   /** History kept per room (default 1000 messages / 4 MiB). */
   history?: Partial<HistoryLimits>;
@@ -71,6 +78,7 @@ export class MemoryBus {
   #queue: Array<() => void> = [];
   #draining = false;
 
+  /** A bus with its own rooms; pass it as `bus` to every {@link MemoryExchange} that should share them. */
   constructor(opts: MemoryBusOptions = {}) {
     this.#limits = { ...DEFAULT_HISTORY, ...opts.history };
     this.#now = opts.now ?? Date.now;
@@ -196,7 +204,14 @@ export class MemoryBus {
   }
 }
 
-/** Options of {@link MemoryExchange}. */
+/**
+ * Options of {@link MemoryExchange}.
+ *
+ * @example
+ * ```ts
+ * const exchange = new MemoryExchange({ nodeId: "node-a", maxPayloadBytes: 64 * 1024 });
+ * ```
+ */
 export interface MemoryExchangeOptions extends MemoryBusOptions {
   /** Share sequencing with other exchanges (nodes) in this process. Default: a private bus. */
   bus?: MemoryBus;
@@ -225,6 +240,7 @@ export class MemoryExchange implements Exchange {
   readonly #subs = new Set<{ room: string; sub: Sub }>();
   readonly #counters = { published: 0, delivered: 0, subscriberErrors: 0 };
 
+  /** A node on `opts.bus` (default: a private bus, i.e. a single-process exchange). */
   constructor(opts: MemoryExchangeOptions = {}) {
     this.#bus = opts.bus ?? new MemoryBus(opts);
     this.nodeId = opts.nodeId ?? `mem-${randomId().slice(0, 12)}`;

@@ -7,7 +7,15 @@
 import { RedisExchange, type RedisExchangeOptions } from "./redis.ts";
 import type { RedisCommandClient, RedisSubscriberClient } from "./redis.ts";
 
-/** Options of {@link connectRedis}: the exchange options minus the clients. */
+/**
+ * Options of {@link connectRedis}: the exchange options minus the clients.
+ *
+ * @example
+ * ```ts
+ * const opts: ConnectRedisOptions = { prefix: "chat", historySize: 1000, timeoutMs: 2000 };
+ * const exchange = await connectRedis("redis://127.0.0.1:6379", opts);
+ * ```
+ */
 export type ConnectRedisOptions = Omit<RedisExchangeOptions, "client" | "subscriber" | "onClose">;
 
 /**

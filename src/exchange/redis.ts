@@ -26,28 +26,48 @@ import { newOrderCounters, RoomOrder, subscriptionOrder } from "./_room-order.ts
 import { type PubSub, pubSub, sendCommand } from "./_redis-client.ts";
 import { HISTORY_LUA, POSITIONS_LUA, PUBLISH_LUA, RELAY_LUA, SEAL_LUA, SEED_LUA } from "./_redis-scripts.ts";
 
-// deno-lint-ignore no-explicit-any
-type RedisListener = (...args: any[]) => void;
-
 /**
  * The command connection, structurally: node-redis (`sendCommand([...])`) or ioredis (`call(cmd, ...args)`).
  * Event methods are optional; when present the exchange watches `ready`/`error`/`end`.
+ *
+ * @example
+ * ```ts
+ * import { createClient } from "redis";
+ * const client: RedisCommandClient = createClient({ url: "redis://127.0.0.1:6379" });
+ * ```
  */
 export type RedisCommandClient =
   & ({ sendCommand(args: string[]): Promise<unknown> } | { call(command: string, ...args: string[]): Promise<unknown> })
-  & { on?(event: string, listener: RedisListener): unknown };
+  // deno-lint-ignore no-explicit-any
+  & { on?(event: string, listener: (...args: any[]) => void): unknown };
 
 /**
  * The pub/sub connection, structurally: node-redis v4/v5 (`subscribe(channel, listener)`) or ioredis
  * (`subscribe(channel)` + `on("message", (channel, message) => …)`). It must be a connection of its own.
+ *
+ * @example
+ * ```ts
+ * const subscriber: RedisSubscriberClient = client.duplicate(); // node-redis; connect() it before use
+ * ```
  */
 export type RedisSubscriberClient = {
+  /** SUBSCRIBE to a channel (node-redis passes a listener, ioredis emits `message`). */
   subscribe(channel: string, ...rest: never[]): Promise<unknown>;
+  /** UNSUBSCRIBE from a channel. */
   unsubscribe(channel: string, ...rest: never[]): Promise<unknown>;
-  on?(event: string, listener: RedisListener): unknown;
+  /** Connection events (`ready`, `error`, `end`, `message`), when the client has them. */
+  // deno-lint-ignore no-explicit-any
+  on?(event: string, listener: (...args: any[]) => void): unknown;
 };
 
-/** Options of {@link RedisExchange}. */
+/**
+ * Options of {@link RedisExchange}.
+ *
+ * @example
+ * ```ts
+ * const exchange = new RedisExchange({ client, subscriber, prefix: "chat", historySize: 5000 } satisfies RedisExchangeOptions);
+ * ```
+ */
 export interface RedisExchangeOptions {
   /** Command connection (node-redis or ioredis). */
   client: RedisCommandClient;
@@ -75,8 +95,16 @@ export interface RedisExchangeOptions {
   onClose?: () => Promise<void> | void;
 }
 
-/** What a publish on the Redis exchange resolves to: the seq info plus the epoch it was assigned under. */
+/**
+ * What a publish on the Redis exchange resolves to: the seq info plus the epoch it was assigned under.
+ *
+ * @example
+ * ```ts
+ * const { seq, epoch }: RedisSeqInfo = await redisExchange.publish("lobby", "hi");
+ * ```
+ */
 export interface RedisSeqInfo extends SeqInfo {
+  /** The generation the seq was assigned under (bumps when Redis lost its data). */
   epoch: number;
 }
 
@@ -111,6 +139,7 @@ const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 export class RedisExchange implements Exchange {
   readonly nodeId: string;
   readonly maxPayloadBytes: number;
+  /** Key and channel prefix. */
   readonly prefix: string;
   readonly #client: RedisCommandClient;
   readonly #pubsub: PubSub;
@@ -141,6 +170,7 @@ export class RedisExchange implements Exchange {
     epochBumps: 0,
   };
 
+  /** An exchange on the given (connected) clients: watches their events and starts the tail-gap sweep. */
   constructor(opts: RedisExchangeOptions) {
     this.#client = opts.client;
     this.#pubsub = pubSub(opts.subscriber);

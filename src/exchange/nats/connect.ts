@@ -4,7 +4,23 @@
  *
  * @module
  */
-import { connect, type ConnectionOptions, type NatsConnection } from "nats";
+import { connect } from "nats";
+import type * as nats from "nats";
+
+/**
+ * The connection {@link connectNats} returns: a nats.js (`nats` v2) `NatsConnection`. Close it with `nc.drain()` or
+ * `nc.close()` after closing the exchanges on it.
+ *
+ * @example
+ * ```ts
+ * const nc: NatsConnection = await connectNats({ servers: "127.0.0.1:4222" });
+ * const exchange = new NatsExchange(nc);
+ * // …
+ * await exchange.close();
+ * await nc.drain();
+ * ```
+ */
+export type NatsConnection = nats.NatsConnection;
 
 /**
  * Options of {@link connectNats}: every nats.js connection option, with backplane-friendly defaults.
@@ -14,7 +30,7 @@ import { connect, type ConnectionOptions, type NatsConnection } from "nats";
  * const opts: ConnectNatsOptions = { servers: ["127.0.0.1:4222"], name: "api-1" };
  * ```
  */
-export type ConnectNatsOptions = ConnectionOptions;
+export type ConnectNatsOptions = nats.ConnectionOptions;
 
 /**
  * Backplane defaults: reconnect forever (with jitter, so a restarted server is not stampeded), ping every 5 s and
@@ -26,7 +42,7 @@ export type ConnectNatsOptions = ConnectionOptions;
  * console.log(NATS_CONNECT_DEFAULTS.maxReconnectAttempts); // -1
  * ```
  */
-export const NATS_CONNECT_DEFAULTS: Readonly<ConnectionOptions> = Object.freeze({
+export const NATS_CONNECT_DEFAULTS: Readonly<ConnectNatsOptions> = Object.freeze({
   maxReconnectAttempts: -1,
   reconnectTimeWait: 250,
   reconnectJitter: 250,
