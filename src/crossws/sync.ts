@@ -80,7 +80,7 @@ export interface EdgeplaneSyncOptions {
 export interface EdgeplaneSyncCounters {
   /** Local publishes the exchange sequenced. */
   published: number;
-  /** Local publishes the exchange refused (each reported to crossws's `onError`, stage `"publish"`). */
+  /** Local publishes the exchange refused or timed out on (each reported to crossws's `onError`, stage `"publish"`). */
   publishFailed: number;
   /** {@link EdgeplaneSync.publishOrdered} calls the exchange sequenced. */
   orderedPublished: number;
@@ -434,11 +434,14 @@ function orderedData(data: OrderedData): Payload {
   throw new EdgeplaneError("BAD_ENVELOPE", "publishOrdered() takes a string, bytes, or a plain object or array (sent as JSON)");
 }
 
-/** The exchange's error, with the topic it was for (crossws's onError shows only the error). */
+/**
+ * The exchange's error, with the topic it was for (crossws's onError shows only the error). "May not": after a
+ * `TIMEOUT` the exchange may still have sequenced it (a late ack); after `BACKPLANE_UNAVAILABLE` it did not.
+ */
 function relayError(err: unknown, m: CrosswsSyncMessage, room: string): EdgeplaneError {
   const code = isEdgeplaneError(err) ? err.code : "BACKPLANE_UNAVAILABLE";
   const why = err instanceof Error ? err.message : String(err);
-  return new EdgeplaneError(code, `crossws sync: a publish to topic "${m.topic}" was not relayed to other instances: ${why}`, {
+  return new EdgeplaneError(code, `crossws sync: a publish to topic "${m.topic}" may not have reached other instances: ${why}`, {
     topic: m.topic,
     namespace: m.namespace,
     room,

@@ -209,7 +209,9 @@ export interface PhaseResult {
   messagesLostReported: number;
   /** Messages some receiver did not get without any report covering it. */
   messagesLostSilent: number;
+  /** Publishes of this phase the exchange refused or timed out on (some may still have been delivered). */
   publishFailures: number;
+  /** Discontinuities the servers reported during this phase. */
   discontinuities: number;
   /** crossws onError calls per stage, both servers. */
   syncErrors: Record<string, number>;
@@ -233,6 +235,8 @@ export async function runPhase(fleet: Fleet, o: PhaseOptions): Promise<PhaseResu
     Array.from({ length: perServer }, (_, k) => connect(s.url, `s${s.index}c${k}`, s.index, [...topics, probe]))
   ));
   const problems: string[] = [];
+  // what the servers reported before this phase (the fleet may have run other phases)
+  const before = fleet.servers.map((s) => ({ pubfails: s.pubfails.size, discs: s.discs.length, syncErrors: { ...s.syncErrors } }));
   if (fleet.driver === "crossws-redis") {
     // crossws exposes no readiness: publish probes on each server until every client of the other one sees them.
     await waitUntil(() => {
@@ -331,7 +335,12 @@ export async function runPhase(fleet: Fleet, o: PhaseOptions): Promise<PhaseResu
     sameOrder = topics.every((t) => clients.every((c) => c.got.get(t)!.join() === clients[0].got.get(t)!.join()));
   }
   const syncErrors: Record<string, number> = {};
-  for (const s of fleet.servers) for (const [k, n] of Object.entries(s.syncErrors)) syncErrors[k] = (syncErrors[k] ?? 0) + n;
+  for (const s of fleet.servers) {
+    for (const [k, n] of Object.entries(s.syncErrors)) {
+      const d = n - (before[s.index].syncErrors[k] ?? 0);
+      if (d > 0) syncErrors[k] = (syncErrors[k] ?? 0) + d;
+    }
+  }
   for (const c of clients) c.close();
   return {
     sent: msgs.length,
@@ -343,8 +352,8 @@ export async function runPhase(fleet: Fleet, o: PhaseOptions): Promise<PhaseResu
     lostSilent,
     messagesLostReported,
     messagesLostSilent,
-    publishFailures: fleet.servers.reduce((a, s) => a + s.pubfails.size, 0),
-    discontinuities: fleet.servers.reduce((a, s) => a + s.discs.length, 0),
+    publishFailures: fleet.servers.reduce((a, s) => a + s.pubfails.size - before[s.index].pubfails, 0),
+    discontinuities: fleet.servers.reduce((a, s) => a + s.discs.length - before[s.index].discs, 0),
     syncErrors,
     crashes: fleet.servers.filter((s) => s.crashed()).length,
     sameOrder,
