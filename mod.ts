@@ -140,14 +140,4 @@ export type { RelayResult, RoomPosition } from "./src/exchange/exchange.ts";
 export { prometheusText } from "./src/metrics.ts";
 
 // ---- crossws sync driver (issue 21; also the `edgeplane/crossws` entry point, src/crossws/mod.ts) ----
-export {
-  type CrosswsSyncDriver,
-  type CrosswsSyncMessage,
-  edgeplaneSync,
-  type EdgeplaneSync,
-  type EdgeplaneSyncCounters,
-  type EdgeplaneSyncOptions,
-  type EdgeplaneSyncStatus,
-  type OrderedData,
-  type SyncDiscontinuity,
-} from "./src/crossws/sync.ts";
+export * from "./src/crossws/sync.ts";
