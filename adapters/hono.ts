@@ -33,6 +33,7 @@ import { Hono } from "hono";
 import type * as hono from "hono";
 import type { WSContext } from "hono/ws";
 import { EdgeplaneError } from "../src/errors.ts";
+import { askAuthorize } from "../src/_authorize.ts";
 import type { Hub, HubAction } from "../src/hub.ts";
 import { prometheusText } from "../src/metrics.ts";
 import type { QueueOptions } from "../src/local/queue.ts";
@@ -170,7 +171,9 @@ export function edgeplaneRoutes(hub: Hub, opts: EdgeplaneRoutesOptions = {}): Ed
     app.post("/publish", async (c) => {
       const room = c.req.query("room") ?? "";
       try {
-        if (userAuth && !(await userAuth(c.req.raw, room, "publish"))) throw new EdgeplaneError("FORBIDDEN", "not allowed to publish to this room");
+        if (userAuth && !(await askAuthorize(() => userAuth(c.req.raw, room, "publish"), { action: "publish", room }))) {
+          throw new EdgeplaneError("FORBIDDEN", "not allowed to publish to this room");
+        }
         const info = await hub.publish(room, await c.req.text());
         return c.json({ room, seq: info.seq, ts: info.timestamp });
       } catch (err) {

@@ -1,6 +1,7 @@
 /**
  * Node adapter: serves a Hono app (e.g. {@link edgeplaneRoutes}) with `@hono/node-server` and its built-in WebSocket
- * upgrade on the `ws` package.
+ * upgrade on the `ws` package. Both are optional peer dependencies of edgeplane, needed only here:
+ * `npm install edgeplane @hono/node-server ws`.
  *
  * @example
  * ```ts
@@ -16,8 +17,7 @@
  *
  * @module
  */
-import { serve as honoServe, upgradeWebSocket as nodeUpgradeWebSocket } from "@hono/node-server";
-import { WebSocketServer } from "ws";
+import { importPeer } from "../src/_peer.ts";
 import {
   announce, DEFAULT_MAX_WS_PAYLOAD, drainOnSignals,
   type Drainable,
@@ -30,6 +30,17 @@ import {
 } from "./_serve.ts";
 
 export type { Drainable, FetchApp, Served, ServeOptions, UpgradeWebSocket };
+
+// Optional peer dependencies of this entry point: loaded here so a missing one fails with MISSING_DEPENDENCY naming
+// it (`npm install @hono/node-server ws`), instead of a link error; the rest of edgeplane never needs them.
+const PEERS = ["@hono/node-server", "ws"];
+const { serve: honoServe, upgradeWebSocket: nodeUpgradeWebSocket } = await importPeer(
+  "@hono/node-server",
+  "edgeplane/adapters/node",
+  () => import("@hono/node-server"),
+  PEERS,
+);
+const { WebSocketServer } = await importPeer("ws", "edgeplane/adapters/node", () => import("ws"), PEERS);
 
 /**
  * Hono's WebSocket helper for Node (pass it to `edgeplaneRoutes`).

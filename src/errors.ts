@@ -26,7 +26,9 @@ export type ErrorCode =
   | "CLOSED"
   | "SLOW_CONSUMER"
   | "GAP"
-  | "REMOTE_ERROR";
+  | "REMOTE_ERROR"
+  /** An optional peer dependency the feature needs is not installed (`details.package` names it). */
+  | "MISSING_DEPENDENCY";
 
 /**
  * The one error type edgeplane throws or rejects with on purpose.

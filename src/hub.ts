@@ -19,6 +19,7 @@ import { fromBase64, randomId } from "./_utf8.ts";
 import { Cluster, type ClusterOptions, type ClusterStatus, nodeOfConnection, type PresenceEntry } from "./cluster/cluster.ts";
 import { RESERVED_PREFIX } from "./cluster/_wire.ts";
 import { RecentMap } from "./_recent-map.ts";
+import { askAuthorize } from "./_authorize.ts";
 
 /**
  * What a connection may be asked to do; `authorize` decides.
@@ -547,12 +548,7 @@ export class Hub {
   async #authorize(conn: Conn, room: string, action: HubAction): Promise<void> {
     const auth = this.#opts.authorize;
     if (!auth) return;
-    let ok: boolean;
-    try {
-      ok = await auth(conn, room, action);
-    } catch {
-      ok = false;
-    }
+    const ok = await askAuthorize(() => auth(conn, room, action), { action, room }, this.#log);
     if (!ok) throw new EdgeplaneError("FORBIDDEN", `not allowed to ${action} this room`);
   }
 

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { importPeer } from "../_peer.ts";
 import { RedisExchange, type RedisExchangeOptions } from "./redis.ts";
 import type { RedisCommandClient, RedisSubscriberClient } from "./redis.ts";
 
@@ -22,6 +23,7 @@ export type ConnectRedisOptions = Omit<RedisExchangeOptions, "client" | "subscri
  * Connect two node-redis clients (commands + pub/sub) to `url` and return a ready {@link RedisExchange} that owns
  * them (closing the exchange quits them). Reconnects forever with capped backoff + jitter; commands fail fast while
  * disconnected (no offline queue), so a publish rejects with BACKPLANE_UNAVAILABLE instead of hanging.
+ * `redis` is an optional peer dependency: without it this rejects with `MISSING_DEPENDENCY` (`npm install redis`).
  *
  * @example
  * ```ts
@@ -31,7 +33,7 @@ export type ConnectRedisOptions = Omit<RedisExchangeOptions, "client" | "subscri
  * ```
  */
 export async function connectRedis(url: string, opts: ConnectRedisOptions = {}): Promise<RedisExchange> {
-  const { createClient } = await import("redis");
+  const { createClient } = await importPeer("redis", "connectRedis()", () => import("redis"));
   const make = () =>
     createClient({
       url,

@@ -1,11 +1,12 @@
 /**
  * `connectNats()`: a NATS connection with settings that suit a backplane. This is the only file of edgeplane that
- * imports the `nats` package; the exchange itself takes any structurally compatible connection.
+ * imports the `nats` package, and it loads it on the first call: importing edgeplane (say, for the memory exchange
+ * or on an edge runtime) never loads nats. The exchange itself takes any structurally compatible connection.
  *
  * @module
  */
-import { connect } from "nats";
 import type * as nats from "nats";
+import { importPeer } from "../../_peer.ts";
 
 /**
  * The connection {@link connectNats} returns: a nats.js (`nats` v2) `NatsConnection`. Close it with `nc.drain()` or
@@ -64,6 +65,7 @@ export const NATS_CONNECT_DEFAULTS: Readonly<ConnectNatsOptions> = Object.freeze
  * const ex = new NatsExchange(nc);
  * ```
  */
-export function connectNats(options: ConnectNatsOptions = {}): Promise<NatsConnection> {
+export async function connectNats(options: ConnectNatsOptions = {}): Promise<NatsConnection> {
+  const { connect } = await importPeer("nats", "connectNats()", () => import("nats"));
   return connect({ ...NATS_CONNECT_DEFAULTS, ...options });
 }

@@ -5,12 +5,13 @@
  * fleet. The server needs a WebSocket listener (`websocket { listen: "0.0.0.0:8443" }` in its config; `no_tls: true`
  * only on loopback or behind a TLS proxy).
  *
- * `@nats-io/nats-core` is an optional peer dependency: install it when you use this helper.
+ * `@nats-io/nats-core` is an optional peer dependency, loaded on the first call: install it when you use this helper
+ * (without it the call rejects with `MISSING_DEPENDENCY`).
  *
  * @module
  */
 import type * as natsCore from "@nats-io/nats-core";
-import { wsconnect } from "@nats-io/nats-core";
+import { importPeer } from "../../_peer.ts";
 
 /**
  * Options of {@link connectNatsWebSocket}: every `wsconnect` option; `servers` are `ws://` or `wss://` URLs.
@@ -67,6 +68,8 @@ export const NATS_WS_CONNECT_DEFAULTS: Readonly<ConnectNatsWebSocketOptions> = O
  * const ex = new NatsExchange(nc, { nodeId: "edge-hub-0" });
  * ```
  */
-export function connectNatsWebSocket(options: ConnectNatsWebSocketOptions = {}): Promise<NatsWsConnection> {
+export async function connectNatsWebSocket(options: ConnectNatsWebSocketOptions = {}): Promise<NatsWsConnection> {
+  // Loaded on first use: the Durable Object exchange alone never needs the package.
+  const { wsconnect } = await importPeer("@nats-io/nats-core", "connectNatsWebSocket()", () => import("@nats-io/nats-core"));
   return wsconnect({ ...NATS_WS_CONNECT_DEFAULTS, ...options });
 }
