@@ -78,6 +78,7 @@ export {
   type PresenceEntry,
 } from "./src/cluster/cluster.ts";
 export {
+  type BroadcastListener,
   broadcastTransport,
   type BroadcastTransportOptions,
   type EdgeplaneBroadcastTransport,

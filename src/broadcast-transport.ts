@@ -19,6 +19,27 @@ import type { Exchange, ExchangeEvent, SeqInfo, SequencedMessage, Unsubscribe } 
 export type PublishInfo = SeqInfo;
 
 /**
+ * What `listen`/`listenBinary` return: Telefunc's unsubscribe function, plus `ready`.
+ *
+ * A `send` from this process that starts after `listen()` returned always reaches the listener. `ready` resolves once
+ * the listener is live for every process: messages other processes send from then on reach it too (before, they may
+ * not). It also resolves if the listener is removed first.
+ *
+ * @example
+ * ```ts
+ * const stop = broadcastTransport(new MemoryExchange()).listen("chat", (payload) => console.log(payload));
+ * await stop.ready; // sends of every process reach it from now on
+ * stop();
+ * ```
+ */
+export interface BroadcastListener {
+  /** Remove the listener (idempotent). */
+  (): void;
+  /** Resolves when messages of every process are covered (or the listener was removed). */
+  readonly ready: Promise<void>;
+}
+
+/**
  * The four-method shape Telefunc 0.2.23 calls `BroadcastTransport`.
  *
  * @example
@@ -32,12 +53,15 @@ export type PublishInfo = SeqInfo;
 export interface EdgeplaneBroadcastTransport {
   /** Publish a text payload under `key`; resolves with its place in the key's order. */
   send(key: string, payload: string): Promise<SeqInfo>;
-  /** Listen to the text payloads of `key` (in seq order, this process's own included); returns the unsubscribe. */
-  listen(key: string, onMessage: (payload: string, info: PublishInfo) => void): () => void;
+  /**
+   * Listen to the text payloads of `key` (in seq order, this process's own included; a `send` from this process after
+   * this call reaches it); returns the unsubscribe, with `ready`.
+   */
+  listen(key: string, onMessage: (payload: string, info: PublishInfo) => void): BroadcastListener;
   /** Publish a binary payload under `key` (a stream separate from the text one). */
   sendBinary(key: string, payload: Uint8Array): Promise<SeqInfo>;
-  /** Listen to the binary payloads of `key`; returns the unsubscribe. */
-  listenBinary(key: string, onMessage: (payload: Uint8Array, info: PublishInfo) => void): () => void;
+  /** Listen to the binary payloads of `key`; returns the unsubscribe, with `ready`. */
+  listenBinary(key: string, onMessage: (payload: Uint8Array, info: PublishInfo) => void): BroadcastListener;
 }
 
 /**
@@ -86,8 +110,10 @@ export function broadcastTransport(exchange: Exchange, opts: BroadcastTransportO
     key: string,
     isKind: (p: unknown) => p is P,
     onMessage: (payload: P, info: PublishInfo) => void,
-  ): () => void {
+  ): BroadcastListener {
     let last = 0;
+    let live!: () => void;
+    const ready = new Promise<void>((resolve) => (live = resolve));
     const unsub: Unsubscribe = exchange.subscribe(room(kind, key), (m: SequencedMessage) => {
       if (m.seq <= last || !isKind(m.payload)) return; // defensive: exchanges already order and dedupe
       last = m.seq;
@@ -98,13 +124,17 @@ export function broadcastTransport(exchange: Exchange, opts: BroadcastTransportO
       }
     }, {
       onEvent: (e) => {
+        if (e.type === "position") live();
         if (e.type === "discontinuity") {
           last = Math.max(last, e.nextSeq - 1);
           opts.onDiscontinuity?.(key, e);
         }
       },
     });
-    return unsub;
+    return Object.assign(() => {
+      unsub();
+      live();
+    }, { ready });
   }
 
   return {

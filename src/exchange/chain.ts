@@ -34,6 +34,7 @@ import type {
 } from "./exchange.ts";
 import { isGap } from "./exchange.ts";
 import { newOrderCounters, subscriptionOrder } from "./_room-order.ts";
+import { PublishGates } from "./_publish-gate.ts";
 
 /**
  * A named chain member. A bare Exchange is named by its `status().kind`.
@@ -133,6 +134,8 @@ export class ChainExchange implements Exchange {
   /** Members whose most recent relay attempt failed. */
   readonly #failing = new Set<number>();
   readonly #order = newOrderCounters();
+  /** Publishes of a room wait until this node's merged subscriptions of it started (every member positioned). */
+  readonly #gates = new PublishGates();
   readonly #counters = {
     published: 0,
     relayed: 0,
@@ -207,6 +210,12 @@ export class ChainExchange implements Exchange {
       id: opts.id,
       limits: { ...DEFAULT_LIMITS, maxPayloadBytes: this.maxPayloadBytes },
     });
+    // A member's position read after this publish was relayed to it would start the merged subscription above it.
+    const gate = this.#gates.wait(room, this.#opts.positionTimeoutMs);
+    if (gate) {
+      await gate;
+      this.#assertOpen();
+    }
     for (let attempt = 0;; attempt++) {
       await this.#sealOlder();
       const auth = this.#auth;
@@ -256,6 +265,7 @@ export class ChainExchange implements Exchange {
       gapTimeoutMs: this.#opts.gapTimeoutMs,
     });
     const positions = new Map<number, { seq: number; epoch: number }>();
+    const release = this.#gates.hold(room);
     let started = false;
     let timedOut = false;
     const start = () => {
@@ -266,6 +276,7 @@ export class ChainExchange implements Exchange {
       for (const p of positions.values()) if (p.seq > best.seq || (p.seq === best.seq && p.epoch > best.epoch)) best = p;
       const from = opts.fromSeq !== undefined ? Math.max(0, Math.min(opts.fromSeq - 1, best.seq)) : best.seq;
       order.position(from, best.epoch);
+      release();
       order.observe(best.seq, best.epoch);
     };
     // Start once every member positioned, or after positionTimeoutMs with the positions known by then.
@@ -290,6 +301,7 @@ export class ChainExchange implements Exchange {
       } catch (err) {
         if (i === this.#auth) {
           clearTimeout(timer);
+          release();
           unsubs.forEach((u) => u());
           throw err;
         }
@@ -300,6 +312,7 @@ export class ChainExchange implements Exchange {
     const unsub = () => {
       if (!this.#unsubs.delete(unsub)) return;
       clearTimeout(timer);
+      release();
       order.close();
       unsubs.forEach((u) => u());
     };
@@ -378,6 +391,7 @@ export class ChainExchange implements Exchange {
       });
     }
     this.#closed = true;
+    this.#gates.openAll();
     for (const t of this.#retryTimers) clearTimeout(t);
     this.#retryTimers.clear();
     for (const u of [...this.#unsubs]) u();

@@ -211,7 +211,13 @@ export interface Exchange {
   readonly maxPayloadBytes: number;
   /** Assign the next seq for `room` and deliver to every subscriber of `room` on every node (incl. this one). */
   publish(room: string, payload: Payload, opts?: { id?: string }): Promise<SeqInfo>;
-  /** Subscribe this node to `room`. The Hub keeps at most one per room; others may subscribe more. */
+  /**
+   * Subscribe this node to `room`. The Hub keeps at most one per room; others may subscribe more.
+   *
+   * Subscribe, then publish loses nothing: every `publish` on this node that starts after `subscribe()` returned
+   * reaches this subscription (exchanges whose subscriptions go live asynchronously make such a publish wait until
+   * they are positioned). Publishes of other nodes are covered from the `position` event on.
+   */
   subscribe(room: string, onMessage: (msg: SequencedMessage) => void, opts?: SubscribeOptions): Unsubscribe;
   /** Messages of `room` with seq > afterSeq still held in history, or a {@link Gap} if some are gone. */
   history(room: string, afterSeq: number): Promise<SequencedMessage[] | Gap>;

@@ -21,6 +21,7 @@ import type {
   SubscribeOptions,
   Unsubscribe,
 } from "./exchange.ts";
+import { isGap } from "./exchange.ts";
 
 interface Sub {
   node: MemoryExchange;
@@ -269,27 +270,26 @@ export class MemoryExchange implements Exchange {
     const r = this.#bus.room(room);
     const sub: Sub = { node: this, onMessage, onEvent: opts.onEvent };
     const entry = { room, sub };
+    // The subscription counts from this call: a publish made right after it (even from inside a delivery callback,
+    // while earlier deliveries are still queued) is replayed from history when the queued subscribe runs.
+    const atCall = r.delivered;
+    let active = true;
     this.#bus.enqueue(() => {
-      if (this.#closed) return;
-      let position = r.delivered;
-      if (opts.fromSeq !== undefined && opts.fromSeq <= r.delivered) {
-        const held = r.history.after(room, opts.fromSeq - 1, r.delivered, r.epoch);
-        if (Array.isArray(held)) {
-          position = opts.fromSeq - 1;
-        } else {
-          position = held.oldestSeq - 1;
-          sub.onEvent?.({ type: "discontinuity", room, afterSeq: opts.fromSeq - 1, nextSeq: held.oldestSeq, epoch: r.epoch, reason: "history evicted" });
-        }
+      if (this.#closed || !active) return;
+      let position = opts.fromSeq !== undefined ? Math.max(0, Math.min(opts.fromSeq - 1, r.delivered)) : atCall;
+      let held = position < r.delivered ? r.history.after(room, position, r.delivered, r.epoch) : [];
+      if (isGap(held)) {
+        sub.onEvent?.({ type: "discontinuity", room, afterSeq: position, nextSeq: held.oldestSeq, epoch: r.epoch, reason: "history evicted" });
+        position = held.oldestSeq - 1;
+        held = r.history.after(room, position, r.delivered, r.epoch);
       }
       sub.onEvent?.({ type: "position", room, seq: position, epoch: r.epoch });
-      if (position < r.delivered) {
-        const held = r.history.after(room, position, r.delivered, r.epoch);
-        if (Array.isArray(held)) for (const m of held) this.deliver(sub, m);
-      }
+      if (!isGap(held)) for (const m of held) this.deliver(sub, m);
       r.subs.add(sub);
       this.#subs.add(entry);
     });
     return () => {
+      active = false;
       r.subs.delete(sub);
       this.#subs.delete(entry);
     };

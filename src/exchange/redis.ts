@@ -24,6 +24,7 @@ import type {
 } from "./exchange.ts";
 import { newOrderCounters, RoomOrder, subscriptionOrder } from "./_room-order.ts";
 import { type PubSub, pubSub, sendCommand } from "./_redis-client.ts";
+import { PublishGates } from "./_publish-gate.ts";
 import { HISTORY_LUA, POSITIONS_LUA, PUBLISH_LUA, RELAY_LUA, SEAL_LUA, SEED_LUA } from "./_redis-scripts.ts";
 
 /**
@@ -110,6 +111,8 @@ export interface RedisSeqInfo extends SeqInfo {
 
 interface LocalSub {
   order: RoomOrder;
+  /** Opens this subscription's hold on the room's publish gate (once positioned, unsubscribed or closed). */
+  release: () => void;
 }
 
 interface Channel {
@@ -153,6 +156,8 @@ export class RedisExchange implements Exchange {
   /** Highest (seq, epoch) this node saw per subscribed room: lets Redis notice a counter that went backwards. */
   readonly #known = new Map<string, { seq: number; epoch: number }>();
   readonly #inflight = new Set<Promise<unknown>>();
+  /** Publishes of a room wait for this node's subscriptions of it that are not positioned yet. */
+  readonly #gates = new PublishGates();
   #epoch = 0;
   #state: ExchangeStatus["state"] = "connecting";
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
@@ -217,6 +222,11 @@ export class RedisExchange implements Exchange {
       id: opts.id,
       limits: { ...DEFAULT_LIMITS, maxPayloadBytes: this.maxPayloadBytes },
     });
+    const gate = this.#gates.wait(room, this.#timeoutMs);
+    if (gate) {
+      await gate;
+      this.#assertOpen();
+    }
     const k = this.#keys(room);
     const known = this.#known.get(room) ?? { seq: 0, epoch: 0 };
     const res = await this.#eval(PUBLISH_LUA, [k.gen, k.sealed, k.room, k.hist, `${this.prefix}:i:${room}:${env.id}`], [
@@ -250,7 +260,7 @@ export class RedisExchange implements Exchange {
     const order = subscriptionOrder(room, onMessage, opts.onEvent, (after) => this.history(room, after), this.#order, {
       gapTimeoutMs: this.#gapTimeoutMs,
     });
-    const local: LocalSub = { order };
+    const local: LocalSub = { order, release: this.#gates.hold(room) };
     let ch = this.#channels.get(k.channel);
     if (!ch) {
       const created: Channel = { room, name: k.channel, subs: new Set(), subscribed: Promise.resolve(), ok: false, pending: false };
@@ -265,13 +275,16 @@ export class RedisExchange implements Exchange {
       if (!channel.subs.has(local)) return;
       const start = opts.fromSeq !== undefined ? Math.max(0, Math.min(opts.fromSeq - 1, pos.seq)) : pos.seq;
       order.position(start, pos.epoch);
+      local.release();
       order.observe(pos.seq, pos.epoch);
     }).catch((err) => {
-      // Not subscribed yet (Redis down): the next `ready` resubscribes and positions this room.
+      // Not subscribed yet (Redis down): the next `ready` or sweep resubscribes and positions this room. Until then
+      // the gate stays closed, so a publish of this room from this node rejects (typed) rather than go unseen here.
       this.#swallow(err);
     });
     return () => {
       if (!channel.subs.delete(local)) return;
+      local.release();
       order.close();
       if (channel.subs.size === 0 && this.#channels.get(channel.name) === channel) {
         this.#channels.delete(channel.name);
@@ -515,6 +528,7 @@ export class RedisExchange implements Exchange {
     // Drain: let in-flight publishes finish (each bounded by timeoutMs).
     await Promise.allSettled([...this.#inflight]);
     this.#state = "closed";
+    this.#gates.openAll();
     const names = [...this.#channels.keys()];
     for (const ch of this.#channels.values()) for (const s of ch.subs) s.order.close();
     this.#channels.clear();
@@ -555,7 +569,10 @@ export class RedisExchange implements Exchange {
       const pos = await this.#positions(batch.map((c) => c.room));
       batch.forEach((ch, j) => {
         for (const s of ch.subs) {
-          if (!s.order.positioned) s.order.position(pos[j].seq, pos[j].epoch);
+          if (!s.order.positioned) {
+            s.order.position(pos[j].seq, pos[j].epoch);
+            s.release();
+          }
           s.order.observe(pos[j].seq, pos[j].epoch);
         }
       });

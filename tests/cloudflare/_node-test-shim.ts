@@ -6,7 +6,7 @@ export interface Suite {
   name: string;
   before: Fn[];
   after: Fn[];
-  tests: Array<{ name: string; fn: Fn }>;
+  tests: Array<{ name: string; fn: Fn; skip?: string }>;
 }
 
 export interface CaseResult {
@@ -14,6 +14,8 @@ export interface CaseResult {
   ok: boolean;
   ms: number;
   error?: string;
+  /** Not run: the reason given by `it(name, { skip }, fn)`. */
+  skipped?: string;
 }
 
 export const suites: Suite[] = [];
@@ -36,8 +38,9 @@ function suite(): Suite {
   return current;
 }
 
-export function it(name: string, fn: Fn): void {
-  suite().tests.push({ name, fn });
+export function it(name: string, optsOrFn: Fn | { skip?: string | boolean }, fn?: Fn): void {
+  if (typeof optsOrFn === "function") suite().tests.push({ name, fn: optsOrFn });
+  else suite().tests.push({ name, fn: fn!, skip: optsOrFn.skip ? String(optsOrFn.skip) : undefined });
 }
 export const test = it;
 export function before(fn: Fn): void {
@@ -58,6 +61,10 @@ export async function runSuite(s: Suite): Promise<CaseResult[]> {
     return [{ name: `${s.name}: before`, ok: false, ms: 0, error: describeError(err) }];
   }
   for (const t of s.tests) {
+    if (t.skip !== undefined) {
+      results.push({ name: t.name, ok: true, ms: 0, skipped: t.skip });
+      continue;
+    }
     const t0 = Date.now();
     try {
       await t.fn();

@@ -34,8 +34,8 @@ let registeredEnv: Env | undefined;
 function register(env: Env): void {
   if (registeredEnv) return;
   registeredEnv = env;
-  exchangeContract("durable objects (inside workerd)", () => nodes(env, ["a", "b", "c"]));
-  broadcastContract("durable objects (inside workerd)", () => nodes(env, ["x", "y"]));
+  exchangeContract("durable objects (inside workerd)", () => nodes(env, ["a", "b", "c"]), { subscribeThenPublish: true });
+  broadcastContract("durable objects (inside workerd)", () => nodes(env, ["x", "y"]), { subscribeThenPublish: true });
 }
 
 /** Holds the contract's exchanges (three nodes in one object) and runs the suites. */
