@@ -27,6 +27,7 @@ import type { ConnectionAuthorizer } from "../src/transport/connection.ts";
 import { LongPollTransport, type LongPollOptions } from "../src/transport/long-poll.ts";
 import { SseTransport, type SseOptions } from "../src/transport/sse.ts";
 import { webSocketConnection, type WebSocketHandlers } from "../src/transport/websocket.ts";
+import { frameWriter } from "./_ws-writers.ts";
 
 /**
  * Options of {@link edgeplaneRoutes}.
@@ -108,7 +109,12 @@ export function edgeplaneRoutes(hub: Hub, opts: EdgeplaneRoutesOptions = {}): Ed
         return {
           onOpen(_evt: Event, ws: WSContext) {
             const raw = ws.raw as RawSocket | undefined;
-            h = webSocketConnection(hub, { send: (t) => ws.send(t), close: (code, reason) => ws.close(code, reason), batch: corker(raw) }, {
+            h = webSocketConnection(hub, {
+              send: (t) => ws.send(t),
+              close: (code, reason) => ws.close(code, reason),
+              batch: corker(raw),
+              writeFrames: frameWriter(raw),
+            }, {
               data: request,
               queue,
               authorize,

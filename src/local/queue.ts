@@ -1,14 +1,17 @@
 /**
  * Per-connection outbound queue: a byte budget (UTF-8 bytes of queued frames plus what the transport still buffers),
- * explicit outcomes for every frame, slow-consumer close, and one batched write per tick.
+ * explicit outcomes for every frame, slow-consumer close, and one batched write per event-loop turn: every queue
+ * that took frames in a turn is written once at the start of the next turn (after due I/O), so a burst of messages
+ * to a connection costs one transport write, not one per frame.
  *
  * @module
  */
 import type { Frame } from "../protocol.ts";
+import { nextTurn } from "./_turn.ts";
 
 /** What happened to a frame offered to a connection. */
 export type SendOutcome =
-  /** Queued; it will be written in this tick's batch. */
+  /** Queued; it will be written in this turn's batch. */
   | "accepted"
   /** Over the byte budget: not queued. The client sees the seq gap and can resume. */
   | "dropped"
@@ -21,7 +24,7 @@ export type SendOutcome =
 
 /** Where a queue writes: the transport (ws, sse, long-poll, a test double). */
 export interface FrameSink {
-  /** Write a batch of frames (everything queued this tick, in order). */
+  /** Write a batch of frames (everything queued this turn, in order). */
   write(frames: readonly Frame[]): void;
   /** Close the underlying transport with a code and a reason. */
   close(code: number, reason: string): void;
@@ -66,7 +69,9 @@ export class OutboundQueue {
   readonly #now: () => number;
   #pending: Frame[] = [];
   #pendingBytes = 0;
-  #coalesce = new Map<string, number>();
+  /** Transport bytes as last read (after each write; re-read before any drop): one read per batch, not per frame. */
+  #sinkBytes = 0;
+  #coalesce: Map<string, number> | undefined;
   #scheduled = false;
   #closed = false;
   #overSince: number | undefined;
@@ -83,7 +88,7 @@ export class OutboundQueue {
 
   /** Queued bytes plus what the transport still buffers. */
   get bufferedBytes(): number {
-    return this.#pendingBytes + (this.#sink.bufferedAmount?.() ?? 0);
+    return this.#pendingBytes + this.#readSink();
   }
 
   get closed(): boolean {
@@ -108,12 +113,14 @@ export class OutboundQueue {
   /** Offer a frame; never throws, never blocks. */
   send(f: Frame, binary = false): SendOutcome {
     if (this.#closed) return "closed";
-    if (f.room !== undefined && f.seq !== undefined) {
-      const last = this.#lastSeq.get(f.room);
+    const room = f.room;
+    if (room !== undefined && f.seq !== undefined) {
+      const last = this.#lastSeq.get(room);
       if (last !== undefined && f.seq <= last) return "stale";
     }
-    if (f.coalesceKey !== undefined) {
-      const at = this.#coalesce.get(f.coalesceKey);
+    const key = f.coalesceKey;
+    if (key !== undefined && this.#coalesce !== undefined) {
+      const at = this.#coalesce.get(key);
       if (at !== undefined) {
         this.#pendingBytes += f.bytes - this.#pending[at].bytes;
         this.#pending[at] = f;
@@ -121,38 +128,39 @@ export class OutboundQueue {
       }
     }
     const budget = binary ? this.#opts.binaryBudgetBytes : this.#opts.budgetBytes;
-    if (this.bufferedBytes + f.bytes > budget) {
+    if (this.#pendingBytes + this.#sinkBytes + f.bytes > budget && !this.#fits(f.bytes, budget)) {
       this.#overBudget();
       return this.#closed ? "closed" : "dropped";
     }
-    if (f.coalesceKey !== undefined) this.#coalesce.set(f.coalesceKey, this.#pending.length);
+    if (key !== undefined) (this.#coalesce ??= new Map()).set(key, this.#pending.length);
     this.#pending.push(f);
     this.#pendingBytes += f.bytes;
-    if (f.room !== undefined && f.seq !== undefined) this.#lastSeq.set(f.room, f.seq);
+    if (room !== undefined && f.seq !== undefined) this.#lastSeq.set(room, f.seq);
     if (!this.#scheduled) {
       this.#scheduled = true;
-      queueMicrotask(() => this.flush());
+      scheduleFlush(this);
     }
     return "accepted";
   }
 
-  /** Write everything queued now, in one batch. Called automatically once per tick. */
+  /** Write everything queued now, in one batch. Called automatically once per event-loop turn. */
   flush(): void {
     this.#scheduled = false;
     if (this.#closed || this.#pending.length === 0) return;
     const batch = this.#pending;
     this.#pending = [];
     this.#pendingBytes = 0;
-    this.#coalesce.clear();
+    this.#coalesce = undefined;
     try {
       this.#sink.write(batch);
     } catch {
       this.close(1011, "write failed");
       return;
     }
+    const buffered = this.#readSink();
     // Recovered only below half the budget: small frames that still squeeze in under a full budget must not keep
     // resetting the slow-consumer deadline of a consumer that has stopped reading.
-    if (this.#overSince !== undefined && this.bufferedBytes <= this.#opts.budgetBytes * 0.5) this.#clearOver();
+    if (this.#overSince !== undefined && buffered <= this.#opts.budgetBytes * 0.5) this.#clearOver();
   }
 
   /** Close the queue and the transport; pending frames are discarded. Idempotent. */
@@ -162,6 +170,7 @@ export class OutboundQueue {
     this.#clearOver();
     this.#pending = [];
     this.#pendingBytes = 0;
+    this.#coalesce = undefined;
     try {
       this.#sink.close(code, reason);
     } catch { /* transport already gone */ }
@@ -172,6 +181,26 @@ export class OutboundQueue {
   end(code = 1000, reason = "closed"): void {
     this.flush();
     this.close(code, reason);
+  }
+
+  /**
+   * Over budget by the cached count: re-read the transport (it only shrinks between our writes), and if what is
+   * over is this turn's own batch, write it now: a consumer that keeps up never loses a frame to batching.
+   */
+  #fits(bytes: number, budget: number): boolean {
+    if (this.#pendingBytes + this.#readSink() + bytes <= budget) return true;
+    if (this.#pending.length === 0) return false;
+    this.flush();
+    return !this.#closed && this.#pendingBytes + this.#sinkBytes + bytes <= budget;
+  }
+
+  #readSink(): number {
+    let n = 0;
+    try {
+      n = this.#sink.bufferedAmount?.() ?? 0;
+    } catch { /* transport gone: nothing buffered */ }
+    this.#sinkBytes = n;
+    return n;
   }
 
   #overBudget(): void {
@@ -199,6 +228,17 @@ export class OutboundQueue {
     if (this.#slowTimer !== undefined) clearTimeout(this.#slowTimer);
     this.#slowTimer = undefined;
   }
+}
+
+// One flush pass per turn for every queue that took frames (instead of one scheduled callback per connection).
+let dirty: OutboundQueue[] = [];
+function runFlushes(): void {
+  const batch = dirty;
+  dirty = [];
+  for (let i = 0; i < batch.length; i++) batch[i].flush();
+}
+function scheduleFlush(q: OutboundQueue): void {
+  if (dirty.push(q) === 1) nextTurn(runFlushes);
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

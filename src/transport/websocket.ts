@@ -31,6 +31,12 @@ export interface WebSocketLike {
   getBufferedAmount?(): number;
   /** Run several `send`s as one write (cork), when the runtime can: Node's `ws` socket, Bun's `cork`. */
   batch?(sends: () => void): void;
+  /**
+   * The runtime's fast path for a whole batch of frames (one per connection per turn), used instead of `send`
+   * when present. The same `Frame` objects reach every member of a room, so an adapter can build their bytes once
+   * and write them to every socket (see `adapters/`).
+   */
+  writeFrames?(frames: readonly Frame[]): void;
 }
 
 /**
@@ -80,14 +86,18 @@ export function webSocketConnection(hub: Hub, socket: WebSocketLike, opts: WebSo
     (() => (typeof socket.getBufferedAmount === "function" ? socket.getBufferedAmount() : socket.bufferedAmount ?? 0));
   let gone = false;
   const sink: FrameSink = {
-    write(frames: readonly Frame[]): void {
-      if (gone) return;
-      const sendAll = () => {
-        for (const f of frames) socket.send(f.text);
-      };
-      if (frames.length > 1 && socket.batch) socket.batch(sendAll);
-      else sendAll();
-    },
+    write: socket.writeFrames
+      ? (frames: readonly Frame[]): void => {
+        if (!gone) socket.writeFrames!(frames);
+      }
+      : (frames: readonly Frame[]): void => {
+        if (gone) return;
+        if (frames.length > 1 && socket.batch) {
+          socket.batch(() => {
+            for (const f of frames) socket.send(f.text);
+          });
+        } else for (const f of frames) socket.send(f.text);
+      },
     close(code: number, reason: string): void {
       if (gone) return;
       gone = true;
