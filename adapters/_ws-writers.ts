@@ -9,11 +9,14 @@
 // - Bun (`ServerWebSocket`): the batch is sent corked (one write per connection per turn).
 // - Anything else (Deno's standard WebSocket): one `send` per frame.
 import type { Frame } from "../src/protocol.ts";
+import type { WebSocketLike } from "../src/transport/websocket.ts";
 
 /** Node `ws` socket: only the parts used here. */
 interface NodeWs {
   readyState: number;
+  readonly bufferedAmount: number;
   send(text: string): void;
+  close(code?: number, reason?: string): void;
   _socket?: { write(chunk: Uint8Array): boolean; writable: boolean; cork(): void; uncork(): void };
   _sender?: { _queue: unknown[]; _state: number };
 }
@@ -22,6 +25,8 @@ interface NodeWs {
 interface BunWs {
   cork(cb: () => void): unknown;
   sendText(text: string): number;
+  getBufferedAmount(): number;
+  close(code?: number, reason?: string): void;
 }
 
 let lastBatch: readonly Frame[] | undefined;
@@ -82,34 +87,96 @@ export function textFrameBytes(frames: readonly Frame[]): Uint8Array {
   return out;
 }
 
-/** A batch writer for the runtime's raw socket, or undefined when it has no fast path (send per frame). */
-export function frameWriter(raw: unknown): ((frames: readonly Frame[]) => void) | undefined {
-  if (raw === null || typeof raw !== "object") return undefined;
-  const node = raw as NodeWs;
-  const sock = node._socket, sender = node._sender;
-  if (sock && sender && typeof sock.write === "function" && Array.isArray(sender._queue)) {
-    return (frames) => {
-      if (node.readyState !== 1 || !sock.writable) return;
-      if (sender._state !== 0 || sender._queue.length !== 0) {
-        sock.cork();
-        try {
-          for (const f of frames) node.send(f.text);
-        } finally {
-          sock.uncork();
-        }
-        return;
+/** What Hono's `WSContext` gives us (only the parts used here). */
+export interface WsContextLike {
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  raw?: unknown;
+}
+
+/**
+ * The `WebSocketLike` for a Hono WebSocket context: the runtime's fast path where there is one (Node `ws`, Bun),
+ * else `send` per frame. One small object per connection, methods on the prototype.
+ */
+export function socketOf(ws: WsContextLike): WebSocketLike {
+  const raw = ws.raw;
+  if (raw !== null && typeof raw === "object") {
+    const node = raw as NodeWs;
+    if (node._socket && node._sender && typeof node._socket.write === "function" && Array.isArray(node._sender._queue)) return new NodeSocket(node);
+    const bun = raw as BunWs;
+    if (typeof bun.cork === "function" && typeof bun.sendText === "function" && typeof bun.getBufferedAmount === "function") return new BunSocket(bun);
+  }
+  return new PlainSocket(ws);
+}
+
+class NodeSocket implements WebSocketLike {
+  readonly #ws: NodeWs;
+  constructor(ws: NodeWs) {
+    this.#ws = ws;
+  }
+  send(text: string): void {
+    this.#ws.send(text);
+  }
+  close(code?: number, reason?: string): void {
+    this.#ws.close(code, reason);
+  }
+  get bufferedAmount(): number {
+    return this.#ws.bufferedAmount;
+  }
+  writeFrames(frames: readonly Frame[]): void {
+    const ws = this.#ws, sock = ws._socket!, sender = ws._sender!;
+    if (ws.readyState !== 1 || !sock.writable) return;
+    if (sender._state !== 0 || sender._queue.length !== 0) {
+      // ws holds frames of its own (permessage-deflate at work): queue behind them, in order
+      sock.cork();
+      try {
+        for (const f of frames) ws.send(f.text);
+      } finally {
+        sock.uncork();
       }
-      sock.write(textFrameBytes(frames));
-    };
+      return;
+    }
+    sock.write(textFrameBytes(frames));
   }
-  const bun = raw as BunWs;
-  if (typeof bun.cork === "function" && typeof bun.sendText === "function") {
-    return (frames) => {
-      if (frames.length === 1) bun.sendText(frames[0].text);
-      else bun.cork(() => {
-        for (const f of frames) bun.sendText(f.text);
+}
+
+class BunSocket implements WebSocketLike {
+  readonly #ws: BunWs;
+  constructor(ws: BunWs) {
+    this.#ws = ws;
+  }
+  send(text: string): void {
+    this.#ws.sendText(text);
+  }
+  close(code?: number, reason?: string): void {
+    this.#ws.close(code, reason);
+  }
+  getBufferedAmount(): number {
+    return this.#ws.getBufferedAmount();
+  }
+  writeFrames(frames: readonly Frame[]): void {
+    const ws = this.#ws;
+    if (frames.length === 1) ws.sendText(frames[0].text);
+    else {
+      ws.cork(() => {
+        for (const f of frames) ws.sendText(f.text);
       });
-    };
+    }
   }
-  return undefined;
+}
+
+class PlainSocket implements WebSocketLike {
+  readonly #ws: WsContextLike;
+  constructor(ws: WsContextLike) {
+    this.#ws = ws;
+  }
+  send(text: string): void {
+    this.#ws.send(text);
+  }
+  close(code?: number, reason?: string): void {
+    this.#ws.close(code, reason);
+  }
+  get bufferedAmount(): number {
+    return (this.#ws.raw as { bufferedAmount?: number } | undefined)?.bufferedAmount ?? 0;
+  }
 }

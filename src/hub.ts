@@ -21,6 +21,8 @@ import { Cluster, type ClusterOptions, type ClusterStatus, nodeOfConnection, typ
 import { RESERVED_PREFIX } from "./cluster/_wire.ts";
 import { RecentMap } from "./_recent-map.ts";
 
+const NO_QUEUE_OPTIONS: QueueOptions = {};
+
 /** What a connection may be asked to do; `authorize` decides. */
 export type HubAction = "join" | "publish";
 
@@ -201,6 +203,7 @@ export class Hub {
   };
   readonly #outcomes: Record<SendOutcome, number> = { accepted: 0, dropped: 0, coalesced: 0, closed: 0, stale: 0 };
   readonly #scheduler: TurnScheduler<RoomState>;
+  readonly #mergedQueue = new WeakMap<QueueOptions, QueueOptions>();
 
   constructor(opts: HubOptions = {}) {
     this.#opts = opts;
@@ -237,7 +240,7 @@ export class Hub {
     this.#assertOpen();
     if (this.#draining) throw new EdgeplaneError("CLOSED", "hub is draining; connect to another node");
     // `<nodeId>~<random>`: any node can tell where a connection lives (sendTo, ask).
-    const conn = new Conn(opts.id ?? `${this.nodeId}~${randomId().slice(0, 20)}`, this, this.#registry, sink, { ...this.#opts.queue, ...opts.queue });
+    const conn = new Conn(opts.id ?? `${this.nodeId}~${randomId().slice(0, 20)}`, this, this.#registry, sink, this.#queueOptions(opts.queue));
     conn.data = opts.data;
     this.#registry.add(conn.id, conn);
     conn.queue.onClose = (code) => {
@@ -249,6 +252,15 @@ export class Hub {
     };
     conn.send(frame({ t: "welcome", conn: conn.id, node: this.nodeId }));
     return conn;
+  }
+
+  /** The hub's queue settings under a transport's: one merged object per transport's settings, shared. */
+  #queueOptions(own: QueueOptions | undefined): QueueOptions {
+    const base = this.#opts.queue ?? NO_QUEUE_OPTIONS;
+    if (!own) return base;
+    let merged = this.#mergedQueue.get(own);
+    if (!merged) this.#mergedQueue.set(own, (merged = { ...base, ...own }));
+    return merged;
   }
 
   /** The connection with this id, if it is on this node. */

@@ -76,13 +76,16 @@ export class OutboundQueue {
   #closed = false;
   #overSince: number | undefined;
   #slowTimer: ReturnType<typeof setTimeout> | undefined;
-  readonly #lastSeq = new Map<string, number>();
+  /** Last seq per room: the first room inline (most connections are in one), others in a map made on demand. */
+  #room0: string | undefined;
+  #seq0 = 0;
+  #rooms: Map<string, number> | undefined;
   /** Called once when the queue closes (by `close()` or as a slow consumer). */
   onClose: ((code: number, reason: string) => void) | undefined;
 
   constructor(sink: FrameSink, opts: QueueOptions = {}) {
     this.#sink = sink;
-    this.#opts = { ...DEFAULT_QUEUE, ...stripUndefined(opts) };
+    this.#opts = resolved(opts);
     this.#now = opts.now ?? Date.now;
   }
 
@@ -97,17 +100,23 @@ export class OutboundQueue {
 
   /** Highest seq accepted for `room` on this connection. */
   lastSeq(room: string): number | undefined {
-    return this.#lastSeq.get(room);
+    return room === this.#room0 ? this.#seq0 : this.#rooms?.get(room);
   }
 
   /** Set the seq this connection is known to have for `room` (e.g. after a resume). */
   setLastSeq(room: string, seq: number): void {
-    this.#lastSeq.set(room, seq);
+    if (room === this.#room0) this.#seq0 = seq;
+    else if (this.#room0 === undefined) {
+      this.#room0 = room;
+      this.#seq0 = seq;
+      this.#rooms?.delete(room);
+    } else (this.#rooms ??= new Map()).set(room, seq);
   }
 
   /** Forget a room's seq (after leave). */
   forgetRoom(room: string): void {
-    this.#lastSeq.delete(room);
+    if (room === this.#room0) this.#room0 = undefined;
+    else this.#rooms?.delete(room);
   }
 
   /** Offer a frame; never throws, never blocks. */
@@ -115,7 +124,7 @@ export class OutboundQueue {
     if (this.#closed) return "closed";
     const room = f.room;
     if (room !== undefined && f.seq !== undefined) {
-      const last = this.#lastSeq.get(room);
+      const last = room === this.#room0 ? this.#seq0 : this.#rooms?.get(room);
       if (last !== undefined && f.seq <= last) return "stale";
     }
     const key = f.coalesceKey;
@@ -135,7 +144,10 @@ export class OutboundQueue {
     if (key !== undefined) (this.#coalesce ??= new Map()).set(key, this.#pending.length);
     this.#pending.push(f);
     this.#pendingBytes += f.bytes;
-    if (room !== undefined && f.seq !== undefined) this.#lastSeq.set(room, f.seq);
+    if (room !== undefined && f.seq !== undefined) {
+      if (room === this.#room0) this.#seq0 = f.seq;
+      else this.setLastSeq(room, f.seq);
+    }
     if (!this.#scheduled) {
       this.#scheduled = true;
       scheduleFlush(this);
@@ -239,6 +251,20 @@ function runFlushes(): void {
 }
 function scheduleFlush(q: OutboundQueue): void {
   if (dirty.push(q) === 1) nextTurn(runFlushes);
+}
+
+// Resolved settings are shared by every queue built from the same options object (one per hub or transport).
+const resolvedCache = new WeakMap<QueueOptions, Required<Omit<QueueOptions, "now">>>();
+const DEFAULTS: Required<Omit<QueueOptions, "now">> = { ...DEFAULT_QUEUE };
+function resolved(opts: QueueOptions): Required<Omit<QueueOptions, "now">> {
+  let r = resolvedCache.get(opts);
+  if (!r) {
+    const own = stripUndefined(opts);
+    delete (own as QueueOptions).now;
+    r = Object.keys(own).length === 0 ? DEFAULTS : { ...DEFAULT_QUEUE, ...own };
+    resolvedCache.set(opts, r);
+  }
+  return r;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
