@@ -45,6 +45,7 @@ export {
   type Unsubscribe,
 } from "./src/exchange/exchange.ts";
 export { MemoryBus, type MemoryBusOptions, MemoryExchange, type MemoryExchangeOptions } from "./src/exchange/memory.ts";
+export type { HistoryLimits } from "./src/exchange/_history.ts";
 export { DEFAULT_QUEUE, type FrameSink, OutboundQueue, type QueueOptions, type SendOutcome } from "./src/local/queue.ts";
 export { Registry } from "./src/local/registry.ts";
 export { fanout, type FanoutOptions, type FanoutResult, type FanoutTarget } from "./src/local/fanout.ts";
@@ -77,6 +78,7 @@ export {
   type PresenceEntry,
 } from "./src/cluster/cluster.ts";
 export {
+  type BroadcastListener,
   broadcastTransport,
   type BroadcastTransportOptions,
   type EdgeplaneBroadcastTransport,
@@ -84,7 +86,9 @@ export {
 } from "./src/broadcast-transport.ts";
 
 // ---- transports + client (issue 4) ----
-// Runtime adapters are imported by path: adapters/hono.ts (routes), adapters/node.ts, adapters/deno.ts, adapters/bun.ts.
+// Runtime adapters and the browser client are entry points of their own: edgeplane/adapters/{hono,node,deno,bun} and
+// edgeplane/client (dependency-free, bundled to dist/client.js), so importing the core never loads a runtime's server
+// or ships the client twice.
 export { type Connection, type ConnectionAuthorizer, type TransportKind, type TransportOptions } from "./src/transport/connection.ts";
 export {
   acceptWebSocket,
@@ -95,15 +99,6 @@ export {
 } from "./src/transport/websocket.ts";
 export { type SseOptions, SseTransport } from "./src/transport/sse.ts";
 export { type LongPollOptions, LongPollTransport } from "./src/transport/long-poll.ts";
-export {
-  type BackoffOptions,
-  ClientError,
-  type ClientEvents,
-  type ClientMessage,
-  type ClientOptions,
-  type ClientState,
-  EdgeplaneClient,
-} from "./src/client/client.ts";
 
 // ---- NATS exchange (issue 5) ----
 export {
@@ -115,7 +110,13 @@ export {
   type NatsMsgLike,
   type NatsSubscriptionLike,
 } from "./src/exchange/nats/nats-exchange.ts";
-export { connectNats, type ConnectNatsOptions, NATS_CONNECT_DEFAULTS } from "./src/exchange/nats/connect.ts";
+export {
+  connectNats,
+  type ConnectNatsOptions,
+  NATS_CONNECT_DEFAULTS,
+  type NatsConnection,
+} from "./src/exchange/nats/connect.ts";
+export type { HeadersFactory } from "./src/exchange/nats/_codec.ts";
 
 // ---- Redis exchange and chain (issue 7) ----
 export {

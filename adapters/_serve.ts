@@ -1,4 +1,18 @@
 // Private: what the three runtime adapters share (listening info, PORT/HOST defaults).
+import type * as honoWs from "hono/ws";
+
+/**
+ * A runtime's Hono WebSocket upgrade helper, as `edgeplaneRoutes` takes it (`UpgradeWebSocket` of `hono/ws`).
+ * `adapters/node`, `adapters/deno` and `adapters/bun` each export one as `upgradeWebSocket`.
+ *
+ * @example
+ * ```ts
+ * import { upgradeWebSocket } from "edgeplane/adapters/node";
+ * const upgrade: UpgradeWebSocket = upgradeWebSocket;
+ * const routes = edgeplaneRoutes(hub, { upgradeWebSocket: upgrade });
+ * ```
+ */
+export type UpgradeWebSocket = honoWs.UpgradeWebSocket;
 
 /**
  * A running server.
@@ -12,6 +26,7 @@
 export interface Served {
   /** `http://host:port` the server listens on. */
   readonly url: string;
+  /** The port it listens on (the chosen one when you asked for port 0). */
   readonly port: number;
   /** Stop accepting connections and close the listener. */
   close(): Promise<void>;
@@ -41,8 +56,17 @@ export interface ServeOptions {
   drain?: Drainable;
 }
 
-/** What `ServeOptions.drain` needs: a Hub. */
+/**
+ * What `ServeOptions.drain` needs: a Hub.
+ *
+ * @example
+ * ```ts
+ * const hub: Drainable = new Hub();
+ * await serve(app, { drain: hub }); // SIGTERM drains the hub, closes the listener, exits 0
+ * ```
+ */
 export interface Drainable {
+  /** Tell clients to reconnect elsewhere, flush, hand off and close. */
   drain(): Promise<unknown>;
 }
 
@@ -77,6 +101,7 @@ export function drainOnSignals(
  * ```
  */
 export interface FetchApp {
+  /** Answer one request (Hono's `app.fetch`). */
   // deno-lint-ignore no-explicit-any
   fetch: (request: Request, ...rest: any[]) => Response | Promise<Response>;
 }

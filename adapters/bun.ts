@@ -5,8 +5,8 @@
  * ```ts
  * import { Hono } from "hono";
  * import { Hub } from "edgeplane";
- * import { edgeplaneRoutes } from "edgeplane/adapters/hono.ts";
- * import { serve, upgradeWebSocket } from "edgeplane/adapters/bun.ts";
+ * import { edgeplaneRoutes } from "edgeplane/adapters/hono";
+ * import { serve, upgradeWebSocket } from "edgeplane/adapters/bun";
  *
  * const hub = new Hub();
  * const app = new Hono().route("/", edgeplaneRoutes(hub, { upgradeWebSocket }).app);
@@ -16,10 +16,18 @@
  * @module
  */
 import { upgradeWebSocket as bunUpgradeWebSocket, websocket } from "hono/bun";
-import type { UpgradeWebSocket } from "hono/ws";
-import { announce, DEFAULT_MAX_WS_PAYLOAD, drainOnSignals, type FetchApp, resolvePort, type Served, type ServeOptions, urlOf } from "./_serve.ts";
+import {
+  announce, DEFAULT_MAX_WS_PAYLOAD, drainOnSignals,
+  type Drainable,
+  type FetchApp,
+  resolvePort,
+  type Served,
+  type ServeOptions,
+  type UpgradeWebSocket,
+  urlOf,
+} from "./_serve.ts";
 
-export type { FetchApp, Served, ServeOptions };
+export type { Drainable, FetchApp, Served, ServeOptions, UpgradeWebSocket };
 
 // Minimal shape of the Bun global used here (this file only runs on Bun).
 declare const Bun: {
@@ -35,8 +43,7 @@ declare const Bun: {
  * const rt = edgeplaneRoutes(hub, { upgradeWebSocket });
  * ```
  */
-// deno-lint-ignore no-explicit-any
-export const upgradeWebSocket: UpgradeWebSocket<any, any> = bunUpgradeWebSocket as UpgradeWebSocket<any, any>;
+export const upgradeWebSocket: UpgradeWebSocket = bunUpgradeWebSocket as UpgradeWebSocket;
 
 /**
  * Listen on Bun.

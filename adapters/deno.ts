@@ -7,8 +7,8 @@
  * // server.ts — run with `deno serve -A --port 8000 server.ts`
  * import { Hono } from "hono";
  * import { Hub } from "edgeplane";
- * import { edgeplaneRoutes } from "edgeplane/adapters/hono.ts";
- * import { fetchExport, upgradeWebSocket } from "edgeplane/adapters/deno.ts";
+ * import { edgeplaneRoutes } from "edgeplane/adapters/hono";
+ * import { fetchExport, upgradeWebSocket } from "edgeplane/adapters/deno";
  *
  * const hub = new Hub();
  * const app = new Hono().route("/", edgeplaneRoutes(hub, { upgradeWebSocket }).app);
@@ -18,10 +18,18 @@
  * @module
  */
 import { upgradeWebSocket as denoUpgradeWebSocket } from "hono/deno";
-import type { UpgradeWebSocket } from "hono/ws";
-import { announce, drainOnSignals, type FetchApp, resolvePort, type Served, type ServeOptions, urlOf } from "./_serve.ts";
+import {
+  announce, drainOnSignals,
+  type Drainable,
+  type FetchApp,
+  resolvePort,
+  type Served,
+  type ServeOptions,
+  type UpgradeWebSocket,
+  urlOf,
+} from "./_serve.ts";
 
-export type { FetchApp, Served, ServeOptions };
+export type { Drainable, FetchApp, Served, ServeOptions, UpgradeWebSocket };
 
 // Minimal shape of the Deno global used here (this file only runs on Deno).
 declare const Deno: {
@@ -42,8 +50,7 @@ declare const Deno: {
  * const rt = edgeplaneRoutes(hub, { upgradeWebSocket });
  * ```
  */
-// deno-lint-ignore no-explicit-any
-export const upgradeWebSocket: UpgradeWebSocket<any, any> = denoUpgradeWebSocket as UpgradeWebSocket<any, any>;
+export const upgradeWebSocket: UpgradeWebSocket = denoUpgradeWebSocket as UpgradeWebSocket;
 
 /**
  * The default export `deno serve` expects: `{ fetch }` (plus `onListen`, which prints the URL line).

@@ -15,11 +15,25 @@
  * `authorize(request, room, action)` is asked for every join and publish (the upgrade / stream-opening request is
  * the one passed); a denial is answered with a `FORBIDDEN` error frame carrying the frame's `ref` and `room`.
  *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import { Hub } from "edgeplane";
+ * import { edgeplaneRoutes } from "edgeplane/adapters/hono";
+ * import { serve, upgradeWebSocket } from "edgeplane/adapters/node";
+ *
+ * const hub = new Hub();
+ * const routes = edgeplaneRoutes(hub, { upgradeWebSocket, metricsRoute: true });
+ * await serve(new Hono().route("/", routes.app), { drain: hub });
+ * ```
+ *
  * @module
  */
 import { Hono } from "hono";
-import type { UpgradeWebSocket, WSContext } from "hono/ws";
+import type * as hono from "hono";
+import type { WSContext } from "hono/ws";
 import { EdgeplaneError } from "../src/errors.ts";
+import { askAuthorize } from "../src/_authorize.ts";
 import type { Hub, HubAction } from "../src/hub.ts";
 import { prometheusText } from "../src/metrics.ts";
 import type { QueueOptions } from "../src/local/queue.ts";
@@ -28,6 +42,20 @@ import { LongPollTransport, type LongPollOptions } from "../src/transport/long-p
 import { SseTransport, type SseOptions } from "../src/transport/sse.ts";
 import { webSocketConnection, type WebSocketHandlers } from "../src/transport/websocket.ts";
 import { socketOf } from "./_ws-writers.ts";
+import type { UpgradeWebSocket } from "./_serve.ts";
+
+export type { UpgradeWebSocket };
+
+/**
+ * The type of {@link EdgeplaneRoutes.app}: a `Hono` app of the `hono` package, ready for `app.route(prefix, …)`.
+ *
+ * @example
+ * ```ts
+ * const app: HonoApp = edgeplaneRoutes(hub).app;
+ * new Hono().route("/rt", app);
+ * ```
+ */
+export type HonoApp = hono.Hono;
 
 /**
  * Options of {@link edgeplaneRoutes}.
@@ -39,8 +67,7 @@ import { socketOf } from "./_ws-writers.ts";
  */
 export interface EdgeplaneRoutesOptions {
   /** The runtime's Hono WebSocket helper (`adapters/node.ts`, `deno.ts`, `bun.ts` re-export it). Without it `/ws` is not mounted. */
-  // deno-lint-ignore no-explicit-any
-  upgradeWebSocket?: UpgradeWebSocket<any, any>;
+  upgradeWebSocket?: UpgradeWebSocket;
   /** Allow or deny a join / publish for the request that opened the connection. Default: allow all. */
   authorize?: (request: Request, room: string, action: HubAction) => boolean | Promise<boolean>;
   /** Queue budget / slow-consumer settings for every connection of these routes. */
@@ -67,8 +94,10 @@ export interface EdgeplaneRoutesOptions {
  */
 export interface EdgeplaneRoutes {
   /** Mount with `app.route("/", routes.app)` (or under a prefix; clients then use that prefix as their URL). */
-  readonly app: Hono;
+  readonly app: HonoApp;
+  /** The SSE sessions behind `GET /sse` and `POST /sse/:token`. */
   readonly sse: SseTransport;
+  /** The long-poll sessions behind `/poll`. */
   readonly poll: LongPollTransport;
   /** Close every SSE and long-poll session (WebSockets close with `hub.close()`). */
   close(): void;
@@ -81,8 +110,8 @@ export interface EdgeplaneRoutes {
  * ```ts
  * import { Hono } from "hono";
  * import { Hub } from "edgeplane";
- * import { edgeplaneRoutes } from "edgeplane/adapters/hono.ts";
- * import { upgradeWebSocket } from "edgeplane/adapters/node.ts";
+ * import { edgeplaneRoutes } from "edgeplane/adapters/hono";
+ * import { upgradeWebSocket } from "edgeplane/adapters/node";
  *
  * const hub = new Hub();
  * const rt = edgeplaneRoutes(hub, { upgradeWebSocket, authorize: (req, room) => !room.startsWith("admin:") });
@@ -137,7 +166,9 @@ export function edgeplaneRoutes(hub: Hub, opts: EdgeplaneRoutesOptions = {}): Ed
     app.post("/publish", async (c) => {
       const room = c.req.query("room") ?? "";
       try {
-        if (userAuth && !(await userAuth(c.req.raw, room, "publish"))) throw new EdgeplaneError("FORBIDDEN", "not allowed to publish to this room");
+        if (userAuth && !(await askAuthorize(() => userAuth(c.req.raw, room, "publish"), { action: "publish", room }))) {
+          throw new EdgeplaneError("FORBIDDEN", "not allowed to publish to this room");
+        }
         const info = await hub.publish(room, await c.req.text());
         return c.json({ room, seq: info.seq, ts: info.timestamp });
       } catch (err) {

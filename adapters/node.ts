@@ -1,13 +1,14 @@
 /**
  * Node adapter: serves a Hono app (e.g. {@link edgeplaneRoutes}) with `@hono/node-server` and its built-in WebSocket
- * upgrade on the `ws` package.
+ * upgrade on the `ws` package. Both are optional peer dependencies of edgeplane, needed only here:
+ * `npm install edgeplane @hono/node-server ws`.
  *
  * @example
  * ```ts
  * import { Hono } from "hono";
  * import { Hub } from "edgeplane";
- * import { edgeplaneRoutes } from "edgeplane/adapters/hono.ts";
- * import { serve, upgradeWebSocket } from "edgeplane/adapters/node.ts";
+ * import { edgeplaneRoutes } from "edgeplane/adapters/hono";
+ * import { serve, upgradeWebSocket } from "edgeplane/adapters/node";
  *
  * const hub = new Hub();
  * const app = new Hono().route("/", edgeplaneRoutes(hub, { upgradeWebSocket }).app);
@@ -16,12 +17,30 @@
  *
  * @module
  */
-import { serve as honoServe, upgradeWebSocket as nodeUpgradeWebSocket } from "@hono/node-server";
-import type { UpgradeWebSocket } from "hono/ws";
-import { WebSocketServer } from "ws";
-import { announce, DEFAULT_MAX_WS_PAYLOAD, drainOnSignals, type FetchApp, resolvePort, type Served, type ServeOptions, urlOf } from "./_serve.ts";
+import { importPeer } from "../src/_peer.ts";
+import {
+  announce, DEFAULT_MAX_WS_PAYLOAD, drainOnSignals,
+  type Drainable,
+  type FetchApp,
+  resolvePort,
+  type Served,
+  type ServeOptions,
+  type UpgradeWebSocket,
+  urlOf,
+} from "./_serve.ts";
 
-export type { FetchApp, Served, ServeOptions };
+export type { Drainable, FetchApp, Served, ServeOptions, UpgradeWebSocket };
+
+// Optional peer dependencies of this entry point: loaded here so a missing one fails with MISSING_DEPENDENCY naming
+// it (`npm install @hono/node-server ws`), instead of a link error; the rest of edgeplane never needs them.
+const PEERS = ["@hono/node-server", "ws"];
+const { serve: honoServe, upgradeWebSocket: nodeUpgradeWebSocket } = await importPeer(
+  "@hono/node-server",
+  "edgeplane/adapters/node",
+  () => import("@hono/node-server"),
+  PEERS,
+);
+const { WebSocketServer } = await importPeer("ws", "edgeplane/adapters/node", () => import("ws"), PEERS);
 
 /**
  * Hono's WebSocket helper for Node (pass it to `edgeplaneRoutes`).
@@ -31,8 +50,7 @@ export type { FetchApp, Served, ServeOptions };
  * const rt = edgeplaneRoutes(hub, { upgradeWebSocket });
  * ```
  */
-// deno-lint-ignore no-explicit-any
-export const upgradeWebSocket: UpgradeWebSocket<any, any> = nodeUpgradeWebSocket;
+export const upgradeWebSocket: UpgradeWebSocket = nodeUpgradeWebSocket;
 
 /**
  * Listen on Node. Resolves once listening.

@@ -8,18 +8,73 @@
 import { EdgeplaneError } from "./errors.ts";
 import type { Exchange, ExchangeEvent, SeqInfo, SequencedMessage, Unsubscribe } from "./exchange/exchange.ts";
 
-/** What a listener receives besides the payload (Telefunc's `WirePublishInfo`). */
+/**
+ * What a listener receives besides the payload (Telefunc's `WirePublishInfo`).
+ *
+ * @example
+ * ```ts
+ * transport.listen("chat", (payload: string, info: PublishInfo) => console.log(info.seq, info.timestamp, payload));
+ * ```
+ */
 export type PublishInfo = SeqInfo;
 
-/** The four-method shape Telefunc 0.2.23 calls `BroadcastTransport`. */
-export interface EdgeplaneBroadcastTransport {
-  send(key: string, payload: string): Promise<SeqInfo>;
-  listen(key: string, onMessage: (payload: string, info: PublishInfo) => void): () => void;
-  sendBinary(key: string, payload: Uint8Array): Promise<SeqInfo>;
-  listenBinary(key: string, onMessage: (payload: Uint8Array, info: PublishInfo) => void): () => void;
+/**
+ * What `listen`/`listenBinary` return: Telefunc's unsubscribe function, plus `ready`.
+ *
+ * A `send` from this process that starts after `listen()` returned always reaches the listener. `ready` resolves once
+ * the listener is live for every process: messages other processes send from then on reach it too (before, they may
+ * not). It also resolves if the listener is removed first.
+ *
+ * @example
+ * ```ts
+ * const stop = broadcastTransport(new MemoryExchange()).listen("chat", (payload) => console.log(payload));
+ * await stop.ready; // sends of every process reach it from now on
+ * stop();
+ * ```
+ */
+export interface BroadcastListener {
+  /** Remove the listener (idempotent). */
+  (): void;
+  /** Resolves when messages of every process are covered (or the listener was removed). */
+  readonly ready: Promise<void>;
 }
 
-/** Options of {@link broadcastTransport}. */
+/**
+ * The four-method shape Telefunc 0.2.23 calls `BroadcastTransport`.
+ *
+ * @example
+ * ```ts
+ * const transport: EdgeplaneBroadcastTransport = broadcastTransport(new MemoryExchange());
+ * const stop = transport.listen("chat", (payload, { seq }) => console.log(seq, payload));
+ * await transport.send("chat", '{"text":"hi"}'); // { seq: 1, timestamp: … }
+ * stop();
+ * ```
+ */
+export interface EdgeplaneBroadcastTransport {
+  /** Publish a text payload under `key`; resolves with its place in the key's order. */
+  send(key: string, payload: string): Promise<SeqInfo>;
+  /**
+   * Listen to the text payloads of `key` (in seq order, this process's own included; a `send` from this process after
+   * this call reaches it); returns the unsubscribe, with `ready`.
+   */
+  listen(key: string, onMessage: (payload: string, info: PublishInfo) => void): BroadcastListener;
+  /** Publish a binary payload under `key` (a stream separate from the text one). */
+  sendBinary(key: string, payload: Uint8Array): Promise<SeqInfo>;
+  /** Listen to the binary payloads of `key`; returns the unsubscribe, with `ready`. */
+  listenBinary(key: string, onMessage: (payload: Uint8Array, info: PublishInfo) => void): BroadcastListener;
+}
+
+/**
+ * Options of {@link broadcastTransport}.
+ *
+ * @example
+ * ```ts
+ * const transport = broadcastTransport(exchange, {
+ *   prefix: "tf:",
+ *   onDiscontinuity: (key, e) => console.warn(`broadcast ${key}: lost ${e.afterSeq + 1}..${e.nextSeq - 1}`),
+ * } satisfies BroadcastTransportOptions);
+ * ```
+ */
 export interface BroadcastTransportOptions {
   /** Room prefix for keys so broadcast rooms never collide with your other rooms (default `"telefunc:"`). */
   prefix?: string;
@@ -55,8 +110,10 @@ export function broadcastTransport(exchange: Exchange, opts: BroadcastTransportO
     key: string,
     isKind: (p: unknown) => p is P,
     onMessage: (payload: P, info: PublishInfo) => void,
-  ): () => void {
+  ): BroadcastListener {
     let last = 0;
+    let live!: () => void;
+    const ready = new Promise<void>((resolve) => (live = resolve));
     const unsub: Unsubscribe = exchange.subscribe(room(kind, key), (m: SequencedMessage) => {
       if (m.seq <= last || !isKind(m.payload)) return; // defensive: exchanges already order and dedupe
       last = m.seq;
@@ -67,13 +124,17 @@ export function broadcastTransport(exchange: Exchange, opts: BroadcastTransportO
       }
     }, {
       onEvent: (e) => {
+        if (e.type === "position") live();
         if (e.type === "discontinuity") {
           last = Math.max(last, e.nextSeq - 1);
           opts.onDiscontinuity?.(key, e);
         }
       },
     });
-    return unsub;
+    return Object.assign(() => {
+      unsub();
+      live();
+    }, { ready });
   }
 
   return {

@@ -8,16 +8,47 @@
 import { EdgeplaneError } from "./errors.ts";
 import { byteSize, fromBase64, randomId, toBase64, utf8Length } from "./_utf8.ts";
 
-/** Wire version of the envelope. */
+/**
+ * Wire version of the envelope (the `v` field); a decoder refuses any other version with `BAD_ENVELOPE`.
+ *
+ * @example
+ * ```ts
+ * const env = createEnvelope("lobby", "hi", { origin: "node-a" });
+ * console.log(env.v === ENVELOPE_VERSION); // true
+ * ```
+ */
 export const ENVELOPE_VERSION = 1 as const;
 
-/** A message body: text (delivered byte-identical) or bytes. */
+/**
+ * A message body: text (delivered byte-identical) or bytes.
+ *
+ * @example
+ * ```ts
+ * const text: Payload = JSON.stringify({ hello: "world" });
+ * const bytes: Payload = new Uint8Array([1, 2, 3]);
+ * ```
+ */
 export type Payload = string | Uint8Array;
 
-/** Which kind of payload an envelope carries. */
+/**
+ * Which kind of payload an envelope carries.
+ *
+ * @example
+ * ```ts
+ * const kind: PayloadKind = validatePayload(new Uint8Array(1)); // "binary"
+ * ```
+ */
 export type PayloadKind = "text" | "binary";
 
-/** Limits applied to every envelope. */
+/**
+ * Limits applied to every envelope.
+ *
+ * @example
+ * ```ts
+ * const limits: EnvelopeLimits = { ...DEFAULT_LIMITS, maxPayloadBytes: 64 * 1024 };
+ * validatePayload("x".repeat(100_000), limits); // throws PAYLOAD_TOO_LARGE
+ * ```
+ */
 export interface EnvelopeLimits {
   /** Maximum UTF-8 bytes of a room name (default 256). */
   maxRoomBytes: number;
@@ -38,13 +69,27 @@ export const DEFAULT_LIMITS: Readonly<EnvelopeLimits> = Object.freeze({
   maxPayloadBytes: 1024 * 1024,
 });
 
-/** An unsequenced message on its way to the exchange. */
+/**
+ * An unsequenced message on its way to the exchange.
+ *
+ * @example
+ * ```ts
+ * const env: Envelope = createEnvelope("lobby", "hello", { origin: "node-a" });
+ * console.log(env.room, env.kind); // "lobby" "text"
+ * ```
+ */
 export interface Envelope {
+  /** Wire version ({@link ENVELOPE_VERSION}). */
   v: typeof ENVELOPE_VERSION;
+  /** Random 128-bit id (32 hex characters) unless the publisher chose one: the idempotency and dedupe key. */
   id: string;
+  /** Node id of the publisher. */
   origin: string;
+  /** The room, an opaque key validated by {@link validateRoom}. */
   room: string;
+  /** `"text"` for a string payload, `"binary"` for bytes. */
   kind: PayloadKind;
+  /** The message body. */
   payload: Payload;
 }
 

@@ -4,7 +4,14 @@
  * @module
  */
 
-/** Stable error codes; switch on these, never on messages. */
+/**
+ * Stable error codes; switch on these, never on messages.
+ *
+ * @example
+ * ```ts
+ * const retryable = (code: ErrorCode): boolean => code === "BACKPLANE_UNAVAILABLE" || code === "TIMEOUT";
+ * ```
+ */
 export type ErrorCode =
   | "BAD_ENVELOPE"
   | "BAD_ROOM"
@@ -19,7 +26,9 @@ export type ErrorCode =
   | "CLOSED"
   | "SLOW_CONSUMER"
   | "GAP"
-  | "REMOTE_ERROR";
+  | "REMOTE_ERROR"
+  /** An optional peer dependency the feature needs is not installed (`details.package` names it). */
+  | "MISSING_DEPENDENCY";
 
 /**
  * The one error type edgeplane throws or rejects with on purpose.
@@ -39,6 +48,7 @@ export class EdgeplaneError extends Error {
   /** Optional structured details (room, sizes, limits). */
   readonly details?: Record<string, unknown>;
 
+  /** An error with a stable `code`, a human-readable `message` and optional structured `details`. */
   constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
     super(message);
     this.name = "EdgeplaneError";

@@ -20,13 +20,35 @@ import { fromBase64, randomId } from "./_utf8.ts";
 import { Cluster, type ClusterOptions, type ClusterStatus, nodeOfConnection, type PresenceEntry } from "./cluster/cluster.ts";
 import { RESERVED_PREFIX } from "./cluster/_wire.ts";
 import { RecentMap } from "./_recent-map.ts";
+import { askAuthorize } from "./_authorize.ts";
 
 const NO_QUEUE_OPTIONS: QueueOptions = {};
 
-/** What a connection may be asked to do; `authorize` decides. */
+/**
+ * What a connection may be asked to do; `authorize` decides.
+ *
+ * @example
+ * ```ts
+ * const hub = new Hub({
+ *   authorize: (conn, room, action: HubAction) => action === "join" || !room.startsWith("announcements:"),
+ * });
+ * ```
+ */
 export type HubAction = "join" | "publish";
 
-/** Hub settings. */
+/**
+ * Hub settings.
+ *
+ * @example
+ * ```ts
+ * const opts: HubOptions = {
+ *   exchange: new MemoryExchange(),
+ *   queue: { budgetBytes: 512 * 1024 },
+ *   authorize: (conn, room) => !room.startsWith("private:"),
+ * };
+ * const hub = new Hub(opts);
+ * ```
+ */
 export interface HubOptions {
   /** The backplane. Default: a private {@link MemoryExchange} (single process). */
   exchange?: Exchange;
@@ -51,8 +73,18 @@ export interface HubOptions {
   presence?: { listMax?: number; intervalMs?: number };
 }
 
-/** One client connection as the hub sees it (any transport). */
+/**
+ * One client connection as the hub sees it (any transport).
+ *
+ * @example
+ * ```ts
+ * const conn: HubConnection = hub.connect(sink, { data: request });
+ * await hub.join(conn.id, "lobby");
+ * console.log(conn.rooms.has("lobby"), conn.lastSeq("lobby"));
+ * ```
+ */
 export interface HubConnection {
+  /** Connection id, unique in the fleet; it names this node (see {@link nodeOfConnection}). */
   readonly id: string;
   /** Offer a frame; see {@link SendOutcome}. */
   send(frame: Frame): SendOutcome;
@@ -68,9 +100,19 @@ export interface HubConnection {
   data: unknown;
 }
 
-/** Where a join left the connection: the room's current position. */
+/**
+ * Where a join left the connection: the room's current position.
+ *
+ * @example
+ * ```ts
+ * const r: JoinResult = await hub.join(conn.id, "lobby", { lastSeq: 40 });
+ * console.log(`replayed ${r.replayed}, now at seq ${r.seq}`, r.discontinuity ? "(resync needed)" : "");
+ * ```
+ */
 export interface JoinResult {
+  /** The room's latest seq when the connection joined (after any replay). */
   seq: number;
+  /** The room's epoch at that point. */
   epoch: number;
   /** Messages replayed from history for a resume. */
   replayed: number;
@@ -78,33 +120,65 @@ export interface JoinResult {
   discontinuity: boolean;
 }
 
-/** Snapshot of hub counters. */
+/**
+ * Snapshot of hub counters (the `/metrics` route serves it as JSON or Prometheus text).
+ *
+ * @example
+ * ```ts
+ * const m: HubMetrics = hub.metrics();
+ * console.log(m.connections, m.outcomes.dropped, m.exchange.state);
+ * ```
+ */
 export interface HubMetrics {
+  /** This node's id (the exchange's). */
   nodeId: string;
+  /** Open connections. */
   connections: number;
+  /** Rooms with at least one local member. */
   rooms: number;
+  /** Rooms this hub holds an exchange subscription for (members or server-side listeners). */
   subscribedRooms: number;
+  /** Bytes queued over every connection, transport buffers included. */
   queuedBytes: number;
+  /** Frames offered to connections, by outcome. */
   outcomes: Record<SendOutcome, number>;
+  /** Messages delivered by the exchange and fanned out (after dedupe). */
   messages: number;
+  /** Message frames serialized (one per message, shared by every member). */
   framesSerialized: number;
+  /** Messages dropped because their id or seq was already delivered. */
   duplicatesDropped: number;
+  /** `discontinuity` frames sent (history could not cover a gap or a resume). */
   discontinuities: number;
+  /** Connections closed as slow consumers (over budget for `slowConsumerMs`). */
   slowConsumerCloses: number;
+  /** Client frames answered with a `BAD_FRAME` or `BAD_ROOM` error. */
   badFrames: number;
+  /** Server-side listeners (`hub.subscribe`) that threw. */
   listenerErrors: number;
+  /** True once `drain()` started. */
   draining: boolean;
+  /** The exchange's own status and counters. */
   exchange: ExchangeStatus;
   /** Present when cluster features are on. */
   cluster?: ClusterStatus;
 }
 
-/** What `drain()` did. */
+/**
+ * What `drain()` did.
+ *
+ * @example
+ * ```ts
+ * const r: DrainResult = await hub.drain();
+ * console.log(`moved ${r.connections} connections in ${r.ms} ms, ${r.unflushedBytes} bytes unflushed`);
+ * ```
+ */
 export interface DrainResult {
   /** Connections told to reconnect elsewhere. */
   connections: number;
   /** Bytes still queued when their connections were closed (0 when every queue flushed). */
   unflushedBytes: number;
+  /** How long the drain took, in milliseconds. */
   ms: number;
 }
 
@@ -181,6 +255,7 @@ class Conn implements HubConnection {
  * ```
  */
 export class Hub {
+  /** The backplane this hub publishes through and subscribes to. */
   readonly exchange: Exchange;
   readonly #registry = new Registry<Conn>();
   readonly #rooms = new Map<string, RoomState>();
@@ -188,6 +263,7 @@ export class Hub {
   readonly #log: (line: string) => void;
   #closed = false;
   #draining = false;
+  /** Cluster features (presence, `sendTo`, `ask`, liveness) when `HubOptions.cluster` is set; else undefined. */
   readonly cluster: Cluster | undefined;
   readonly #presenceTimers = new Map<string, ReturnType<typeof setTimeout>>();
   /** Join `meta` of this node's members (room → conn → meta), for presence without cluster features. */
@@ -205,6 +281,7 @@ export class Hub {
   readonly #scheduler: TurnScheduler<RoomState>;
   readonly #mergedQueue = new WeakMap<QueueOptions, QueueOptions>();
 
+  /** A hub on `opts.exchange` (default: a private {@link MemoryExchange}). */
   constructor(opts: HubOptions = {}) {
     this.#opts = opts;
     this.exchange = opts.exchange ?? new MemoryExchange();
@@ -505,12 +582,7 @@ export class Hub {
   async #authorize(conn: Conn, room: string, action: HubAction): Promise<void> {
     const auth = this.#opts.authorize;
     if (!auth) return;
-    let ok: boolean;
-    try {
-      ok = await auth(conn, room, action);
-    } catch {
-      ok = false;
-    }
+    const ok = await askAuthorize(() => auth(conn, room, action), { action, room }, this.#log);
     if (!ok) throw new EdgeplaneError("FORBIDDEN", `not allowed to ${action} this room`);
   }
 

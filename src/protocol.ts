@@ -12,20 +12,51 @@ import { EdgeplaneError } from "./errors.ts";
 import type { SequencedMessage } from "./exchange/exchange.ts";
 import { toBase64, utf8Length } from "./_utf8.ts";
 
-/** Largest client frame the server parses (bytes); larger frames get a `BAD_FRAME`/`PAYLOAD_TOO_LARGE` error frame. */
-export const MAX_CLIENT_FRAME_BYTES = 1024 * 1024 + 4096;
+/**
+ * Largest client frame the server parses (bytes); larger frames get a `BAD_FRAME`/`PAYLOAD_TOO_LARGE` error frame.
+ *
+ * @example
+ * ```ts
+ * if (new TextEncoder().encode(text).length > MAX_CLIENT_FRAME_BYTES) console.warn("frame will be refused");
+ * ```
+ */
+export const MAX_CLIENT_FRAME_BYTES: number = 1024 * 1024 + 4096;
 
-/** Largest presence `meta` object a client may attach to a join (serialized characters). */
+/**
+ * Largest presence `meta` object a client may attach to a join (serialized characters).
+ *
+ * @example
+ * ```ts
+ * const meta = { name: "ada" };
+ * console.log(JSON.stringify(meta).length <= MAX_PRESENCE_META_BYTES); // true
+ * ```
+ */
 export const MAX_PRESENCE_META_BYTES = 1024;
 
-/** Frames a client sends. `ref` is echoed in the matching `ack`/`error`. */
+/**
+ * Frames a client sends. `ref` is echoed in the matching `ack`/`error`.
+ *
+ * @example
+ * ```ts
+ * const join: ClientFrame = { t: "join", room: "lobby", lastSeq: 41, ref: "1" };
+ * socket.send(JSON.stringify(join));
+ * ```
+ */
 export type ClientFrame =
   | { t: "join"; room: string; lastSeq?: number; meta?: Record<string, unknown>; ref?: string }
   | { t: "leave"; room: string; ref?: string }
   | { t: "pub"; room: string; data?: string; b64?: string; id?: string; ref?: string }
   | { t: "ping"; ref?: string };
 
-/** Frames the server sends. */
+/**
+ * Frames the server sends.
+ *
+ * @example
+ * ```ts
+ * const f: ServerFrame = JSON.parse(event.data);
+ * if (f.t === "msg") console.log(f.room, f.seq, f.data);
+ * ```
+ */
 export type ServerFrame =
   | { t: "welcome"; conn: string; node: string }
   | { t: "joined"; room: string; seq: number; epoch: number; ref?: string }
@@ -39,7 +70,15 @@ export type ServerFrame =
   | { t: "presence"; room: string; count: number; members?: Array<{ conn: string; meta?: unknown }> }
   | { t: "direct"; from: string; data: string };
 
-/** A serialized frame ready for the wire, with its size computed once. */
+/**
+ * A serialized frame ready for the wire, with its size computed once.
+ *
+ * @example
+ * ```ts
+ * const f: Frame = frame({ t: "pong" });
+ * console.log(f.text, f.bytes); // {"t":"pong"} 12
+ * ```
+ */
 export interface Frame {
   /** The JSON text of the frame. */
   readonly text: string;

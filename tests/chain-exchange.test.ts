@@ -31,7 +31,7 @@ function chainContract(label: string, authority: "redis" | "memory") {
         await server.stop();
       },
     };
-  });
+  }, { subscribeThenPublish: true });
 }
 
 // The memory exchange as a chain member: the chain extension contract (relay, seed, seal, positions).

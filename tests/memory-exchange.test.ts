@@ -8,7 +8,7 @@ exchangeContract("memory", () => {
   const bus = new MemoryBus({ history: { maxMessages: CONTRACT_HISTORY } });
   const nodes = [new MemoryExchange({ bus, nodeId: "a" }), new MemoryExchange({ bus, nodeId: "b" }), new MemoryExchange({ bus, nodeId: "c" })];
   return Promise.resolve({ nodes, cleanup: async () => void (await Promise.all(nodes.map((n) => n.close()))) });
-});
+}, { subscribeThenPublish: true });
 
 describe("memory exchange", () => {
   it("timestamps never decrease even when the clock goes backwards", async () => {

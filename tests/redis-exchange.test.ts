@@ -17,7 +17,7 @@ exchangeContract("redis", async () => {
       await server.stop();
     },
   };
-});
+}, { subscribeThenPublish: true });
 
 let extServer: RedisServer | undefined;
 let extPrefix = 0;

@@ -8,6 +8,8 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 mapfile -t FILES < <(find tests -name '*.test.ts' -not -path '*/node_modules/*' -not -path 'tests/chaos/long/*' | sort)
 if [ "${#FILES[@]}" -eq 0 ]; then echo "no test files found" >&2; exit 1; fi
 LOGDIR=$(mktemp -d)
+# One packed tarball per run, shared by the runners (tests/helpers/package.ts).
+export EDGEPLANE_TEST_RUN=${EDGEPLANE_TEST_RUN:-$(date +%s)-$$}
 declare -A RC SUMMARY
 run() {
   local name=$1; shift

@@ -196,6 +196,9 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+// The harness stops us with SIGTERM once our result is in: exit normally so that --cpu-prof writes its profile.
+process.on("SIGTERM", () => process.exit(0));
+
 main().catch((err) => {
   out({ type: "error", message: `${err?.name ?? ""} ${err?.code ?? ""} ${err?.message ?? ""} ${err?.stack ?? ""} ${String(err)}`.trim() });
   setTimeout(() => process.exit(1), 50);

@@ -1,6 +1,6 @@
 /**
  * Browser bundles for the chat demo, built with esbuild at startup (so `npm start`, `deno serve` and `bun run` work
- * from a fresh clone without a build step). Falls back to `dist/` files (`npm run build:client`) when esbuild is not
+ * from a fresh clone without a build step). Falls back to `dist/` files (`npm run build`) when esbuild is not
  * available.
  *
  * @module
@@ -48,7 +48,7 @@ export async function bundle(name: keyof typeof ENTRIES): Promise<string> {
     try {
       return await readFile(file, "utf8");
     } catch {
-      throw new Error(`cannot bundle ${name}: esbuild failed (${(err as Error).message}) and ${file.pathname} is missing; run npm run build:client`);
+      throw new Error(`cannot bundle ${name}: esbuild failed (${(err as Error).message}) and ${file.pathname} is missing; run npm run build`);
     }
   }
 }

@@ -1,6 +1,14 @@
 // Private: exponential backoff with jitter.
 
-/** Backoff settings. */
+/**
+ * Backoff settings.
+ *
+ * @example
+ * ```ts
+ * const backoff: BackoffOptions = { initialMs: 500, maxMs: 30_000, factor: 2, jitter: 0.5 };
+ * const client = new EdgeplaneClient({ url: "https://rt.example.com", backoff });
+ * ```
+ */
 export interface BackoffOptions {
   /** First delay (default 250 ms). */
   initialMs?: number;

@@ -67,10 +67,15 @@ export type ClientState = "connecting" | "open" | "reconnecting" | "closed";
  * ```
  */
 export interface ClientMessage {
+  /** The room. */
   room: string;
+  /** Position in the room's order (from 1, the same on every node). */
   seq: number;
+  /** Timestamp assigned by the sequencer (ms since the epoch; never decreasing within a room). */
   ts: number;
+  /** Sequencer generation the seq was assigned under. */
   epoch: number;
+  /** Message id (the publisher's, or random): the same on every node. */
   id: string;
   /** Text payload. */
   data?: string;
@@ -88,14 +93,19 @@ export interface ClientMessage {
  * ```
  */
 export interface ClientEvents {
+  /** A room message, in seq order, once per seq. */
   message: ClientMessage;
+  /** The connection state changed; `transport` is the one in use when open. */
   state: { state: ClientState; transport?: TransportKind; reason?: string };
+  /** Messages after `afterSeq` and before `nextSeq` could not be replayed: resync the room from a snapshot. */
   discontinuity: { room: string; afterSeq: number; nextSeq: number; reason: string };
+  /** A join (or a rejoin after a reconnect) was confirmed at the room's position `seq`. */
   joined: { room: string; seq: number; epoch: number };
   /** Who is in a room (the server's presence frames; `meta` is what each member joined with). */
   presence: { room: string; count: number; members?: Array<{ conn: string; meta?: unknown }> };
   /** A message addressed to this connection (`hub.sendTo`). */
   direct: { from: string; data: string };
+  /** An error frame from the server (a rejected join/publish also rejects its promise with a {@link ClientError}). */
   error: { code: string; message: string; ref?: string; room?: string };
   /** Every server frame as received (before duplicate filtering); for diagnostics and tests. */
   frame: ServerFrame;
@@ -129,6 +139,12 @@ const LINKS: Record<TransportKind, (base: URL, ev: Parameters<typeof wsLink>[1],
  * ```
  */
 export class ClientError extends Error {
+  /**
+   * A rejected join or publish.
+   *
+   * @param code the server's error code (`FORBIDDEN`, `BAD_ROOM`, …) or a client-side one (`CLOSED`, `BAD_OPTION`)
+   * @param message a human-readable message
+   */
   constructor(readonly code: string, message: string) {
     super(message);
     this.name = "ClientError";
@@ -169,6 +185,7 @@ export class EdgeplaneClient {
   /** Counters: duplicates dropped, reconnects, gaps repaired. */
   readonly stats = { duplicatesDropped: 0, reconnects: 0, gaps: 0, messages: 0 };
 
+  /** Starts connecting at once (state `connecting`); throws `BAD_OPTION` without a URL. */
   constructor(opts: ClientOptions) {
     this.#opts = opts;
     this.#bases = (Array.isArray(opts.url) ? opts.url : [opts.url]).map((u) => new URL(String(u)));

@@ -11,7 +11,14 @@ import type { Exchange, Unsubscribe } from "../exchange/exchange.ts";
 import { randomId } from "../_utf8.ts";
 import { CLUSTER_ROOM, type ClusterMsg, inboxRoom, type InboxMsg, parseClusterMsg, parseInboxMsg, type PresenceMember } from "./_wire.ts";
 
-/** Cluster settings. */
+/**
+ * Cluster settings.
+ *
+ * @example
+ * ```ts
+ * const hub = new Hub({ exchange, cluster: { heartbeatMs: 500, timeoutMs: 2000 } satisfies ClusterOptions });
+ * ```
+ */
 export interface ClusterOptions {
   /** Heartbeat period (default 1000 ms). */
   heartbeatMs?: number;
@@ -23,16 +30,44 @@ export interface ClusterOptions {
   timeoutMs?: number;
 }
 
-/** One member of a room's presence, on any node. */
+/**
+ * One member of a room's presence, on any node.
+ *
+ * @example
+ * ```ts
+ * const members: PresenceEntry[] = hub.presence("lobby");
+ * for (const m of members) console.log(m.conn, "on", m.node, m.meta);
+ * ```
+ */
 export interface PresenceEntry {
+  /** The member's connection id. */
   conn: string;
+  /** The node the connection is on. */
   node: string;
+  /** The `meta` the connection joined with, if any. */
   meta?: unknown;
 }
 
-/** What the hub lends the cluster. */
+/**
+ * What the hub lends the cluster (a custom host implements it to run {@link Cluster} without a Hub).
+ *
+ * @example
+ * ```ts
+ * const host: ClusterHost = {
+ *   nodeId: exchange.nodeId,
+ *   exchange,
+ *   deliverDirect: () => false,
+ *   answer: async (data) => ({ echo: data }),
+ *   presenceChanged: () => {},
+ *   log: console.log,
+ * };
+ * const cluster = new Cluster(host);
+ * ```
+ */
 export interface ClusterHost {
+  /** This node's id (the exchange's). */
   readonly nodeId: string;
+  /** The exchange the cluster's reserved rooms travel on. */
   readonly exchange: Exchange;
   /** Deliver a direct message to a local connection; false if it is not here. */
   deliverDirect(connId: string, data: string, from: string): boolean;
@@ -40,17 +75,37 @@ export interface ClusterHost {
   answer(data: unknown, ctx: { from: string; connection?: string }): Promise<unknown>;
   /** The presence of `room` changed (any node). */
   presenceChanged(room: string): void;
+  /** Operational log lines (node deaths, malformed messages). */
   log(line: string): void;
 }
 
-/** Cluster counters. */
+/**
+ * Cluster counters.
+ *
+ * @example
+ * ```ts
+ * const s: ClusterStatus | undefined = hub.metrics().cluster;
+ * console.log(s?.nodes, s?.pendingAsks);
+ * ```
+ */
 export interface ClusterStatus {
+  /** Live nodes, sorted (this one included). */
   nodes: string[];
+  /** `ask` requests waiting for an answer. */
   pendingAsks: number;
+  /** heartbeatsSent, asksSent, asksAnswered, askTimeouts, askNoResponders, directSent, directDelivered, … */
   counters: Record<string, number>;
 }
 
-/** The node part of a connection id made by a clustered hub (`<nodeId>~<random>`). */
+/**
+ * The node part of a connection id made by a clustered hub (`<nodeId>~<random>`).
+ *
+ * @example
+ * ```ts
+ * nodeOfConnection("node-a~k3j2h1"); // "node-a"
+ * nodeOfConnection("plain-id");      // undefined
+ * ```
+ */
 export function nodeOfConnection(connId: string): string | undefined {
   const i = connId.lastIndexOf("~");
   return i > 0 ? connId.slice(0, i) : undefined;
@@ -80,6 +135,7 @@ export class Cluster {
   readonly #heartbeatMs: number;
   readonly #deadAfterMs: number;
   readonly #snapshotEvery: number;
+  /** Default timeout of `ask` and `sendTo`, in milliseconds. */
   readonly timeoutMs: number;
   readonly #seen = new Map<string, number>();
   /** room → conn → entry, across the cluster (this node included). */
@@ -97,6 +153,7 @@ export class Cluster {
   #started: Promise<void> | undefined;
   #stopped = false;
   #snapshotSoon: ReturnType<typeof setTimeout> | undefined;
+  /** Monotonic counters (also in {@link ClusterStatus}). */
   readonly counters = {
     heartbeatsSent: 0,
     asksSent: 0,
@@ -110,6 +167,7 @@ export class Cluster {
     nodesDied: 0,
   };
 
+  /** The cluster side of `host`; nothing is sent before `start()`. */
   constructor(host: ClusterHost, opts: ClusterOptions = {}) {
     this.#host = host;
     this.#heartbeatMs = opts.heartbeatMs ?? 1000;
@@ -160,6 +218,7 @@ export class Cluster {
     return [...this.#seen.keys()].sort();
   }
 
+  /** True while `node` is considered alive (heard within `deadAfterMs`, no `bye`). */
   isAlive(node: string): boolean {
     return this.#seen.has(node);
   }
@@ -169,10 +228,12 @@ export class Cluster {
     return [...(this.#presence.get(room)?.values() ?? [])];
   }
 
+  /** Number of members of `room` across the cluster. */
   memberCount(room: string): number {
     return this.#presence.get(room)?.size ?? 0;
   }
 
+  /** Live nodes, pending asks and counters. */
   status(): ClusterStatus {
     return { nodes: this.nodes(), pendingAsks: this.#pending.size, counters: { ...this.counters } };
   }

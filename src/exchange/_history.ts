@@ -2,7 +2,16 @@
 import type { Gap, SequencedMessage } from "./exchange.ts";
 import { byteSize } from "../_utf8.ts";
 
-/** Limits of one room's history. */
+/**
+ * Limits of one room's history (the memory and NATS exchanges keep it in memory); whichever limit is reached first
+ * evicts the oldest messages.
+ *
+ * @example
+ * ```ts
+ * const history: HistoryLimits = { maxMessages: 500, maxBytes: 1024 * 1024 };
+ * const exchange = new MemoryExchange({ history });
+ * ```
+ */
 export interface HistoryLimits {
   /** Messages kept per room (default 1000). */
   maxMessages: number;

@@ -34,14 +34,33 @@ import type {
 } from "./exchange.ts";
 import { isGap } from "./exchange.ts";
 import { newOrderCounters, subscriptionOrder } from "./_room-order.ts";
+import { PublishGates } from "./_publish-gate.ts";
 
-/** A named chain member. A bare Exchange is named by its `status().kind`. */
+/**
+ * A named chain member. A bare Exchange is named by its `status().kind`.
+ *
+ * @example
+ * ```ts
+ * const members: ChainMember[] = [{ name: "redis", exchange: redis }, { name: "nats", exchange: nats }];
+ * const ex = chain(members, { authority: "redis" });
+ * ```
+ */
 export interface ChainMember {
+  /** Unique name in the chain; `authority` may refer to it. */
   name: string;
+  /** The member exchange (the chain closes it with the chain). */
   exchange: Exchange;
 }
 
-/** Options of {@link chain}. */
+/**
+ * Options of {@link chain}.
+ *
+ * @example
+ * ```ts
+ * const opts: ChainOptions = { authority: "nats", relayMaxAttempts: 40, onError: (err) => console.warn(err) };
+ * const ex = chain([{ name: "redis", exchange: redis }, { name: "nats", exchange: nats }], opts);
+ * ```
+ */
 export interface ChainOptions {
   /** The member that assigns seqs: its name or index. */
   authority: string | number;
@@ -96,6 +115,7 @@ const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 export class ChainExchange implements Exchange {
   readonly nodeId: string;
   readonly maxPayloadBytes: number;
+  /** The members, oldest broker first. */
   readonly members: readonly ChainMember[];
   #auth: number;
   readonly #configuredAuth: number;
@@ -114,6 +134,8 @@ export class ChainExchange implements Exchange {
   /** Members whose most recent relay attempt failed. */
   readonly #failing = new Set<number>();
   readonly #order = newOrderCounters();
+  /** Publishes of a room wait until this node's merged subscriptions of it started (every member positioned). */
+  readonly #gates = new PublishGates();
   readonly #counters = {
     published: 0,
     relayed: 0,
@@ -127,6 +149,7 @@ export class ChainExchange implements Exchange {
     seedAllDone: 0,
   };
 
+  /** Same as {@link chain}: throws `BAD_OPTION` for no members, duplicate names or an unknown authority. */
   constructor(members: Array<Exchange | ChainMember>, opts: ChainOptions) {
     if (members.length === 0) throw new EdgeplaneError("BAD_OPTION", "chain needs at least one member");
     this.members = members.map((m) => ("exchange" in m && "name" in m ? m : { name: (m as Exchange).status().kind, exchange: m as Exchange }));
@@ -187,6 +210,12 @@ export class ChainExchange implements Exchange {
       id: opts.id,
       limits: { ...DEFAULT_LIMITS, maxPayloadBytes: this.maxPayloadBytes },
     });
+    // A member's position read after this publish was relayed to it would start the merged subscription above it.
+    const gate = this.#gates.wait(room, this.#opts.positionTimeoutMs);
+    if (gate) {
+      await gate;
+      this.#assertOpen();
+    }
     for (let attempt = 0;; attempt++) {
       await this.#sealOlder();
       const auth = this.#auth;
@@ -236,6 +265,7 @@ export class ChainExchange implements Exchange {
       gapTimeoutMs: this.#opts.gapTimeoutMs,
     });
     const positions = new Map<number, { seq: number; epoch: number }>();
+    const release = this.#gates.hold(room);
     let started = false;
     let timedOut = false;
     const start = () => {
@@ -246,6 +276,7 @@ export class ChainExchange implements Exchange {
       for (const p of positions.values()) if (p.seq > best.seq || (p.seq === best.seq && p.epoch > best.epoch)) best = p;
       const from = opts.fromSeq !== undefined ? Math.max(0, Math.min(opts.fromSeq - 1, best.seq)) : best.seq;
       order.position(from, best.epoch);
+      release();
       order.observe(best.seq, best.epoch);
     };
     // Start once every member positioned, or after positionTimeoutMs with the positions known by then.
@@ -270,6 +301,7 @@ export class ChainExchange implements Exchange {
       } catch (err) {
         if (i === this.#auth) {
           clearTimeout(timer);
+          release();
           unsubs.forEach((u) => u());
           throw err;
         }
@@ -280,6 +312,7 @@ export class ChainExchange implements Exchange {
     const unsub = () => {
       if (!this.#unsubs.delete(unsub)) return;
       clearTimeout(timer);
+      release();
       order.close();
       unsubs.forEach((u) => u());
     };
@@ -358,6 +391,7 @@ export class ChainExchange implements Exchange {
       });
     }
     this.#closed = true;
+    this.#gates.openAll();
     for (const t of this.#retryTimers) clearTimeout(t);
     this.#retryTimers.clear();
     for (const u of [...this.#unsubs]) u();

@@ -6,7 +6,15 @@
  */
 import type { Payload } from "../envelope.ts";
 
-/** What a publish resolves to: Telefunc's `WirePublishInfo`. */
+/**
+ * What a publish resolves to: Telefunc's `WirePublishInfo`.
+ *
+ * @example
+ * ```ts
+ * const info: SeqInfo = await exchange.publish("lobby", "hello");
+ * console.log(info.seq, new Date(info.timestamp));
+ * ```
+ */
 export interface SeqInfo {
   /** Position in the room's one global order, from 1, contiguous. */
   seq: number;
@@ -16,10 +24,20 @@ export interface SeqInfo {
   epoch?: number;
 }
 
-/** A message as delivered by an exchange. */
+/**
+ * A message as delivered by an exchange.
+ *
+ * @example
+ * ```ts
+ * exchange.subscribe("lobby", (m: SequencedMessage) => console.log(m.seq, m.origin, m.payload));
+ * ```
+ */
 export interface SequencedMessage {
+  /** The room it was published to. */
   room: string;
+  /** Position in the room's order, from 1, contiguous. */
   seq: number;
+  /** Milliseconds since the epoch, assigned by the sequencer; never decreasing within a room. */
   timestamp: number;
   /** Sequencer generation; bumps on ownership change or lost history. */
   epoch: number;
@@ -27,12 +45,23 @@ export interface SequencedMessage {
   id: string;
   /** Node id of the publisher. */
   origin: string;
+  /** The body, byte-identical to what was published. */
   payload: Payload;
 }
 
-/** History cannot cover the request: messages after `afterSeq` up to `oldestSeq - 1` are gone. */
+/**
+ * History cannot cover the request: messages after `afterSeq` up to `oldestSeq - 1` are gone.
+ *
+ * @example
+ * ```ts
+ * const h = await exchange.history("lobby", 0);
+ * if (isGap(h)) console.log(`lost ${h.afterSeq + 1}..${h.oldestSeq - 1} of ${h.lastSeq}`);
+ * ```
+ */
 export interface Gap {
+  /** Always `true`: tells a gap from a message list. */
   gap: true;
+  /** The room asked about. */
   room: string;
   /** What was asked for: messages with seq > afterSeq. */
   afterSeq: number;
@@ -40,10 +69,22 @@ export interface Gap {
   oldestSeq: number;
   /** Latest seq assigned in the room. */
   lastSeq: number;
+  /** The room's current epoch. */
   epoch: number;
 }
 
-/** Something other than a message that a room subscription reports. */
+/**
+ * Something other than a message that a room subscription reports.
+ *
+ * @example
+ * ```ts
+ * exchange.subscribe("lobby", onMessage, {
+ *   onEvent: (e: ExchangeEvent) => {
+ *     if (e.type === "discontinuity") console.warn(`lost ${e.afterSeq + 1}..${e.nextSeq - 1}: ${e.reason}`);
+ *   },
+ * });
+ * ```
+ */
 export type ExchangeEvent =
   | {
     /** The subscription is live: every message with seq > `seq` will reach `onMessage` (or a discontinuity). */
@@ -62,7 +103,15 @@ export type ExchangeEvent =
     reason: string;
   };
 
-/** Options of {@link Exchange.subscribe}. */
+/**
+ * Options of {@link Exchange.subscribe}.
+ *
+ * @example
+ * ```ts
+ * const opts: SubscribeOptions = { fromSeq: 41, onEvent: (e) => console.log(e.type) }; // replay from seq 41
+ * exchange.subscribe("lobby", (m) => console.log(m.seq), opts);
+ * ```
+ */
 export interface SubscribeOptions {
   /** Also deliver held history with seq >= fromSeq before live messages (or a discontinuity if evicted). */
   fromSeq?: number;
@@ -70,26 +119,71 @@ export interface SubscribeOptions {
   onEvent?: (event: ExchangeEvent) => void;
 }
 
-/** Stops a subscription; idempotent. */
+/**
+ * Stops a subscription; idempotent.
+ *
+ * @example
+ * ```ts
+ * const stop: Unsubscribe = exchange.subscribe("lobby", (m) => console.log(m.seq));
+ * stop();
+ * ```
+ */
 export type Unsubscribe = () => void;
 
-/** A room's sequencer position, as used to seed a new authority (chain extension). */
+/**
+ * A room's sequencer position, as used to seed a new authority (chain extension).
+ *
+ * @example
+ * ```ts
+ * const position: RoomPosition = { seq: 120, epoch: 3, timestamp: Date.now() };
+ * await exchange.seed?.("lobby", position); // the next seq it assigns is 121, under a higher epoch
+ * ```
+ */
 export interface RoomPosition {
+  /** Last seq assigned. */
   seq: number;
+  /** Epoch of that seq. */
   epoch: number;
+  /** Timestamp of that seq. */
   timestamp: number;
 }
 
-/** Outcome of {@link Exchange.relay}: stored and delivered, already held, or another id holds that seq. */
+/**
+ * Outcome of {@link Exchange.relay}: stored and delivered, already held, or another id holds that seq.
+ *
+ * @example
+ * ```ts
+ * const r: RelayResult | undefined = await exchange.relay?.(message);
+ * if (r === "conflict") console.error("two messages claim seq", message.seq);
+ * ```
+ */
 export type RelayResult = "ok" | "dup" | "conflict";
 
-/** Lifecycle state of an exchange. */
+/**
+ * Lifecycle state of an exchange: `degraded` while the broker is unreachable (publishes reject), `closed` after
+ * `close()`.
+ *
+ * @example
+ * ```ts
+ * const state: ExchangeState = exchange.status().state;
+ * if (state === "degraded") console.warn("backplane down");
+ * ```
+ */
 export type ExchangeState = "connecting" | "ready" | "degraded" | "closed";
 
-/** Status snapshot of an exchange. */
+/**
+ * Status snapshot of an exchange.
+ *
+ * @example
+ * ```ts
+ * const s: ExchangeStatus = exchange.status();
+ * console.log(s.kind, s.state, s.counters.published);
+ * ```
+ */
 export interface ExchangeStatus {
   /** Which exchange: "memory", "nats", "redis", "chain". */
   kind: string;
+  /** Lifecycle state. */
   state: ExchangeState;
   /** This node's id on the backplane. */
   nodeId: string;
@@ -99,7 +193,17 @@ export interface ExchangeStatus {
   counters: Record<string, number>;
 }
 
-/** The backplane contract every exchange (memory, NATS, Redis, chain) implements. */
+/**
+ * The backplane contract every exchange (memory, NATS, Redis, chain) implements.
+ *
+ * @example
+ * ```ts
+ * const exchange: Exchange = new MemoryExchange();
+ * exchange.subscribe("lobby", (m) => console.log(m.seq, m.payload));
+ * const { seq } = await exchange.publish("lobby", "hello"); // 1
+ * await exchange.close();
+ * ```
+ */
 export interface Exchange {
   /** This node's id on the backplane (also the envelope origin). */
   readonly nodeId: string;
@@ -107,7 +211,13 @@ export interface Exchange {
   readonly maxPayloadBytes: number;
   /** Assign the next seq for `room` and deliver to every subscriber of `room` on every node (incl. this one). */
   publish(room: string, payload: Payload, opts?: { id?: string }): Promise<SeqInfo>;
-  /** Subscribe this node to `room`. The Hub keeps at most one per room; others may subscribe more. */
+  /**
+   * Subscribe this node to `room`. The Hub keeps at most one per room; others may subscribe more.
+   *
+   * Subscribe, then publish loses nothing: every `publish` on this node that starts after `subscribe()` returned
+   * reaches this subscription (exchanges whose subscriptions go live asynchronously make such a publish wait until
+   * they are positioned). Publishes of other nodes are covered from the `position` event on.
+   */
   subscribe(room: string, onMessage: (msg: SequencedMessage) => void, opts?: SubscribeOptions): Unsubscribe;
   /** Messages of `room` with seq > afterSeq still held in history, or a {@link Gap} if some are gone. */
   history(room: string, afterSeq: number): Promise<SequencedMessage[] | Gap>;

@@ -21,6 +21,7 @@ import type {
   SubscribeOptions,
   Unsubscribe,
 } from "./exchange.ts";
+import { isGap } from "./exchange.ts";
 
 interface Sub {
   node: MemoryExchange;
@@ -44,7 +45,14 @@ interface RoomState {
   ids: RecentMap<string, SeqInfo>;
 }
 
-/** Options of {@link MemoryBus}. */
+/**
+ * Options of {@link MemoryBus}.
+ *
+ * @example
+ * ```ts
+ * const bus = new MemoryBus({ history: { maxMessages: 100 }, idCacheSize: 1000 });
+ * ```
+ */
 export interface MemoryBusOptions {
   /** History kept per room (default 1000 messages / 4 MiB). */
   history?: Partial<HistoryLimits>;
@@ -71,6 +79,7 @@ export class MemoryBus {
   #queue: Array<() => void> = [];
   #draining = false;
 
+  /** A bus with its own rooms; pass it as `bus` to every {@link MemoryExchange} that should share them. */
   constructor(opts: MemoryBusOptions = {}) {
     this.#limits = { ...DEFAULT_HISTORY, ...opts.history };
     this.#now = opts.now ?? Date.now;
@@ -196,7 +205,14 @@ export class MemoryBus {
   }
 }
 
-/** Options of {@link MemoryExchange}. */
+/**
+ * Options of {@link MemoryExchange}.
+ *
+ * @example
+ * ```ts
+ * const exchange = new MemoryExchange({ nodeId: "node-a", maxPayloadBytes: 64 * 1024 });
+ * ```
+ */
 export interface MemoryExchangeOptions extends MemoryBusOptions {
   /** Share sequencing with other exchanges (nodes) in this process. Default: a private bus. */
   bus?: MemoryBus;
@@ -225,6 +241,7 @@ export class MemoryExchange implements Exchange {
   readonly #subs = new Set<{ room: string; sub: Sub }>();
   readonly #counters = { published: 0, delivered: 0, subscriberErrors: 0 };
 
+  /** A node on `opts.bus` (default: a private bus, i.e. a single-process exchange). */
   constructor(opts: MemoryExchangeOptions = {}) {
     this.#bus = opts.bus ?? new MemoryBus(opts);
     this.nodeId = opts.nodeId ?? `mem-${randomId().slice(0, 12)}`;
@@ -253,27 +270,26 @@ export class MemoryExchange implements Exchange {
     const r = this.#bus.room(room);
     const sub: Sub = { node: this, onMessage, onEvent: opts.onEvent };
     const entry = { room, sub };
+    // The subscription counts from this call: a publish made right after it (even from inside a delivery callback,
+    // while earlier deliveries are still queued) is replayed from history when the queued subscribe runs.
+    const atCall = r.delivered;
+    let active = true;
     this.#bus.enqueue(() => {
-      if (this.#closed) return;
-      let position = r.delivered;
-      if (opts.fromSeq !== undefined && opts.fromSeq <= r.delivered) {
-        const held = r.history.after(room, opts.fromSeq - 1, r.delivered, r.epoch);
-        if (Array.isArray(held)) {
-          position = opts.fromSeq - 1;
-        } else {
-          position = held.oldestSeq - 1;
-          sub.onEvent?.({ type: "discontinuity", room, afterSeq: opts.fromSeq - 1, nextSeq: held.oldestSeq, epoch: r.epoch, reason: "history evicted" });
-        }
+      if (this.#closed || !active) return;
+      let position = opts.fromSeq !== undefined ? Math.max(0, Math.min(opts.fromSeq - 1, r.delivered)) : atCall;
+      let held = position < r.delivered ? r.history.after(room, position, r.delivered, r.epoch) : [];
+      if (isGap(held)) {
+        sub.onEvent?.({ type: "discontinuity", room, afterSeq: position, nextSeq: held.oldestSeq, epoch: r.epoch, reason: "history evicted" });
+        position = held.oldestSeq - 1;
+        held = r.history.after(room, position, r.delivered, r.epoch);
       }
       sub.onEvent?.({ type: "position", room, seq: position, epoch: r.epoch });
-      if (position < r.delivered) {
-        const held = r.history.after(room, position, r.delivered, r.epoch);
-        if (Array.isArray(held)) for (const m of held) this.deliver(sub, m);
-      }
+      if (!isGap(held)) for (const m of held) this.deliver(sub, m);
       r.subs.add(sub);
       this.#subs.add(entry);
     });
     return () => {
+      active = false;
       r.subs.delete(sub);
       this.#subs.delete(entry);
     };

@@ -4,16 +4,26 @@
  *
  * @module
  */
+import { importPeer } from "../_peer.ts";
 import { RedisExchange, type RedisExchangeOptions } from "./redis.ts";
 import type { RedisCommandClient, RedisSubscriberClient } from "./redis.ts";
 
-/** Options of {@link connectRedis}: the exchange options minus the clients. */
+/**
+ * Options of {@link connectRedis}: the exchange options minus the clients.
+ *
+ * @example
+ * ```ts
+ * const opts: ConnectRedisOptions = { prefix: "chat", historySize: 1000, timeoutMs: 2000 };
+ * const exchange = await connectRedis("redis://127.0.0.1:6379", opts);
+ * ```
+ */
 export type ConnectRedisOptions = Omit<RedisExchangeOptions, "client" | "subscriber" | "onClose">;
 
 /**
  * Connect two node-redis clients (commands + pub/sub) to `url` and return a ready {@link RedisExchange} that owns
  * them (closing the exchange quits them). Reconnects forever with capped backoff + jitter; commands fail fast while
  * disconnected (no offline queue), so a publish rejects with BACKPLANE_UNAVAILABLE instead of hanging.
+ * `redis` is an optional peer dependency: without it this rejects with `MISSING_DEPENDENCY` (`npm install redis`).
  *
  * @example
  * ```ts
@@ -23,7 +33,7 @@ export type ConnectRedisOptions = Omit<RedisExchangeOptions, "client" | "subscri
  * ```
  */
 export async function connectRedis(url: string, opts: ConnectRedisOptions = {}): Promise<RedisExchange> {
-  const { createClient } = await import("redis");
+  const { createClient } = await importPeer("redis", "connectRedis()", () => import("redis"));
   const make = () =>
     createClient({
       url,

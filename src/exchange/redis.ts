@@ -24,30 +24,51 @@ import type {
 } from "./exchange.ts";
 import { newOrderCounters, RoomOrder, subscriptionOrder } from "./_room-order.ts";
 import { type PubSub, pubSub, sendCommand } from "./_redis-client.ts";
+import { PublishGates } from "./_publish-gate.ts";
 import { HISTORY_LUA, POSITIONS_LUA, PUBLISH_LUA, RELAY_LUA, SEAL_LUA, SEED_LUA } from "./_redis-scripts.ts";
-
-// deno-lint-ignore no-explicit-any
-type RedisListener = (...args: any[]) => void;
 
 /**
  * The command connection, structurally: node-redis (`sendCommand([...])`) or ioredis (`call(cmd, ...args)`).
  * Event methods are optional; when present the exchange watches `ready`/`error`/`end`.
+ *
+ * @example
+ * ```ts
+ * import { createClient } from "redis";
+ * const client: RedisCommandClient = createClient({ url: "redis://127.0.0.1:6379" });
+ * ```
  */
 export type RedisCommandClient =
   & ({ sendCommand(args: string[]): Promise<unknown> } | { call(command: string, ...args: string[]): Promise<unknown> })
-  & { on?(event: string, listener: RedisListener): unknown };
+  // deno-lint-ignore no-explicit-any
+  & { on?(event: string, listener: (...args: any[]) => void): unknown };
 
 /**
  * The pub/sub connection, structurally: node-redis v4/v5 (`subscribe(channel, listener)`) or ioredis
  * (`subscribe(channel)` + `on("message", (channel, message) => …)`). It must be a connection of its own.
+ *
+ * @example
+ * ```ts
+ * const subscriber: RedisSubscriberClient = client.duplicate(); // node-redis; connect() it before use
+ * ```
  */
 export type RedisSubscriberClient = {
+  /** SUBSCRIBE to a channel (node-redis passes a listener, ioredis emits `message`). */
   subscribe(channel: string, ...rest: never[]): Promise<unknown>;
+  /** UNSUBSCRIBE from a channel. */
   unsubscribe(channel: string, ...rest: never[]): Promise<unknown>;
-  on?(event: string, listener: RedisListener): unknown;
+  /** Connection events (`ready`, `error`, `end`, `message`), when the client has them. */
+  // deno-lint-ignore no-explicit-any
+  on?(event: string, listener: (...args: any[]) => void): unknown;
 };
 
-/** Options of {@link RedisExchange}. */
+/**
+ * Options of {@link RedisExchange}.
+ *
+ * @example
+ * ```ts
+ * const exchange = new RedisExchange({ client, subscriber, prefix: "chat", historySize: 5000 } satisfies RedisExchangeOptions);
+ * ```
+ */
 export interface RedisExchangeOptions {
   /** Command connection (node-redis or ioredis). */
   client: RedisCommandClient;
@@ -75,13 +96,23 @@ export interface RedisExchangeOptions {
   onClose?: () => Promise<void> | void;
 }
 
-/** What a publish on the Redis exchange resolves to: the seq info plus the epoch it was assigned under. */
+/**
+ * What a publish on the Redis exchange resolves to: the seq info plus the epoch it was assigned under.
+ *
+ * @example
+ * ```ts
+ * const { seq, epoch }: RedisSeqInfo = await redisExchange.publish("lobby", "hi");
+ * ```
+ */
 export interface RedisSeqInfo extends SeqInfo {
+  /** The generation the seq was assigned under (bumps when Redis lost its data). */
   epoch: number;
 }
 
 interface LocalSub {
   order: RoomOrder;
+  /** Opens this subscription's hold on the room's publish gate (once positioned, unsubscribed or closed). */
+  release: () => void;
 }
 
 interface Channel {
@@ -111,6 +142,7 @@ const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 export class RedisExchange implements Exchange {
   readonly nodeId: string;
   readonly maxPayloadBytes: number;
+  /** Key and channel prefix. */
   readonly prefix: string;
   readonly #client: RedisCommandClient;
   readonly #pubsub: PubSub;
@@ -124,6 +156,8 @@ export class RedisExchange implements Exchange {
   /** Highest (seq, epoch) this node saw per subscribed room: lets Redis notice a counter that went backwards. */
   readonly #known = new Map<string, { seq: number; epoch: number }>();
   readonly #inflight = new Set<Promise<unknown>>();
+  /** Publishes of a room wait for this node's subscriptions of it that are not positioned yet. */
+  readonly #gates = new PublishGates();
   #epoch = 0;
   #state: ExchangeStatus["state"] = "connecting";
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
@@ -141,6 +175,7 @@ export class RedisExchange implements Exchange {
     epochBumps: 0,
   };
 
+  /** An exchange on the given (connected) clients: watches their events and starts the tail-gap sweep. */
   constructor(opts: RedisExchangeOptions) {
     this.#client = opts.client;
     this.#pubsub = pubSub(opts.subscriber);
@@ -187,6 +222,11 @@ export class RedisExchange implements Exchange {
       id: opts.id,
       limits: { ...DEFAULT_LIMITS, maxPayloadBytes: this.maxPayloadBytes },
     });
+    const gate = this.#gates.wait(room, this.#timeoutMs);
+    if (gate) {
+      await gate;
+      this.#assertOpen();
+    }
     const k = this.#keys(room);
     const known = this.#known.get(room) ?? { seq: 0, epoch: 0 };
     const res = await this.#eval(PUBLISH_LUA, [k.gen, k.sealed, k.room, k.hist, `${this.prefix}:i:${room}:${env.id}`], [
@@ -220,7 +260,7 @@ export class RedisExchange implements Exchange {
     const order = subscriptionOrder(room, onMessage, opts.onEvent, (after) => this.history(room, after), this.#order, {
       gapTimeoutMs: this.#gapTimeoutMs,
     });
-    const local: LocalSub = { order };
+    const local: LocalSub = { order, release: this.#gates.hold(room) };
     let ch = this.#channels.get(k.channel);
     if (!ch) {
       const created: Channel = { room, name: k.channel, subs: new Set(), subscribed: Promise.resolve(), ok: false, pending: false };
@@ -235,13 +275,16 @@ export class RedisExchange implements Exchange {
       if (!channel.subs.has(local)) return;
       const start = opts.fromSeq !== undefined ? Math.max(0, Math.min(opts.fromSeq - 1, pos.seq)) : pos.seq;
       order.position(start, pos.epoch);
+      local.release();
       order.observe(pos.seq, pos.epoch);
     }).catch((err) => {
-      // Not subscribed yet (Redis down): the next `ready` resubscribes and positions this room.
+      // Not subscribed yet (Redis down): the next `ready` or sweep resubscribes and positions this room. Until then
+      // the gate stays closed, so a publish of this room from this node rejects (typed) rather than go unseen here.
       this.#swallow(err);
     });
     return () => {
       if (!channel.subs.delete(local)) return;
+      local.release();
       order.close();
       if (channel.subs.size === 0 && this.#channels.get(channel.name) === channel) {
         this.#channels.delete(channel.name);
@@ -485,6 +528,7 @@ export class RedisExchange implements Exchange {
     // Drain: let in-flight publishes finish (each bounded by timeoutMs).
     await Promise.allSettled([...this.#inflight]);
     this.#state = "closed";
+    this.#gates.openAll();
     const names = [...this.#channels.keys()];
     for (const ch of this.#channels.values()) for (const s of ch.subs) s.order.close();
     this.#channels.clear();
@@ -525,7 +569,10 @@ export class RedisExchange implements Exchange {
       const pos = await this.#positions(batch.map((c) => c.room));
       batch.forEach((ch, j) => {
         for (const s of ch.subs) {
-          if (!s.order.positioned) s.order.position(pos[j].seq, pos[j].epoch);
+          if (!s.order.positioned) {
+            s.order.position(pos[j].seq, pos[j].epoch);
+            s.release();
+          }
           s.order.observe(pos[j].seq, pos[j].epoch);
         }
       });

@@ -8,8 +8,17 @@ import type { Frame } from "../protocol.ts";
 import type { SendOutcome } from "./queue.ts";
 import { nextTurn } from "./_turn.ts";
 
-/** Anything that takes frames (a connection's queue). */
+/**
+ * Anything that takes frames (a connection's queue).
+ *
+ * @example
+ * ```ts
+ * const target: FanoutTarget = new OutboundQueue(sink);
+ * await fanout("lobby", [target], frame({ t: "pong" }));
+ * ```
+ */
 export interface FanoutTarget {
+  /** Offer one frame; `binary` picks the binary byte budget. Returns what happened to it. */
   send(frame: Frame, binary?: boolean): SendOutcome;
 }
 
@@ -18,7 +27,7 @@ export interface FanoutTarget {
  *
  * @example
  * ```ts
- * const hub = new Hub({ fanout: { turnBudget: 8192, logThreshold: 5000 } });
+ * const opts: FanoutOptions = { turnBudget: 8192, logThreshold: 5000, log: (line) => console.info(line) };
  * ```
  */
 export interface FanoutOptions {
@@ -36,16 +45,31 @@ export interface FanoutOptions {
   log?: (line: string) => void;
 }
 
-/** Counts of one fanout. */
+/**
+ * Counts of one fanout: one per {@link SendOutcome} of the members' queues.
+ *
+ * @example
+ * ```ts
+ * const r: FanoutResult = await fanout("lobby", members, f);
+ * if (r.dropped > 0) console.warn(`${r.dropped} of ${r.members} members over budget`);
+ * ```
+ */
 export interface FanoutResult {
+  /** Members the frame was offered to. */
   members: number;
+  /** Frames queued. */
   accepted: number;
+  /** Frames refused by a queue over its byte budget. */
   dropped: number;
+  /** Frames that replaced a queued frame with the same coalesce key. */
   coalesced: number;
+  /** Members whose connection was already closed. */
   closed: number;
+  /** Members that already had this seq of the room. */
   stale: number;
   /** Turns used (chunks). */
   chunks: number;
+  /** Wall time of the whole walk, in milliseconds. */
   ms: number;
 }
 

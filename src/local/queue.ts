@@ -9,7 +9,15 @@
 import type { Frame } from "../protocol.ts";
 import { nextTurn } from "./_turn.ts";
 
-/** What happened to a frame offered to a connection. */
+/**
+ * What happened to a frame offered to a connection.
+ *
+ * @example
+ * ```ts
+ * const outcome: SendOutcome = queue.send(frame({ t: "pong" }));
+ * if (outcome === "dropped") console.warn("over budget: the client will see a seq gap and resume");
+ * ```
+ */
 export type SendOutcome =
   /** Queued; it will be written in this turn's batch. */
   | "accepted"
@@ -22,7 +30,18 @@ export type SendOutcome =
   /** A `msg` frame at or below the seq this connection already has for the room. */
   | "stale";
 
-/** Where a queue writes: the transport (ws, sse, long-poll, a test double). */
+/**
+ * Where a queue writes: the transport (ws, sse, long-poll, a test double).
+ *
+ * @example
+ * ```ts
+ * const sink: FrameSink = {
+ *   write: (frames) => frames.forEach((f) => console.log(f.text)),
+ *   close: (code, reason) => console.log("closed", code, reason),
+ * };
+ * const conn = hub.connect(sink);
+ * ```
+ */
 export interface FrameSink {
   /** Write a batch of frames (everything queued this turn, in order). */
   write(frames: readonly Frame[]): void;
@@ -32,7 +51,15 @@ export interface FrameSink {
   bufferedAmount?(): number;
 }
 
-/** Queue settings. */
+/**
+ * Queue settings.
+ *
+ * @example
+ * ```ts
+ * const opts: QueueOptions = { budgetBytes: 256 * 1024, slowConsumerMs: 5000 };
+ * const queue = new OutboundQueue(sink, opts);
+ * ```
+ */
 export interface QueueOptions {
   /** Byte budget for text frames (default 1 MiB). */
   budgetBytes?: number;
@@ -46,7 +73,14 @@ export interface QueueOptions {
   now?: () => number;
 }
 
-/** Defaults of {@link QueueOptions}. */
+/**
+ * Defaults of {@link QueueOptions}.
+ *
+ * @example
+ * ```ts
+ * console.log(DEFAULT_QUEUE.budgetBytes, DEFAULT_QUEUE.slowConsumerCode); // 1048576 4008
+ * ```
+ */
 export const DEFAULT_QUEUE: Required<Omit<QueueOptions, "now">> = {
   budgetBytes: 1024 * 1024,
   binaryBudgetBytes: 4 * 1024 * 1024,
@@ -83,6 +117,7 @@ export class OutboundQueue {
   /** Called once when the queue closes (by `close()` or as a slow consumer). */
   onClose: ((code: number, reason: string) => void) | undefined;
 
+  /** A queue that writes to `sink`. */
   constructor(sink: FrameSink, opts: QueueOptions = {}) {
     this.#sink = sink;
     this.#opts = resolved(opts);
@@ -94,6 +129,7 @@ export class OutboundQueue {
     return this.#pendingBytes + this.#readSink();
   }
 
+  /** True once the queue closed (by `close()` or as a slow consumer); later sends return `"closed"`. */
   get closed(): boolean {
     return this.#closed;
   }

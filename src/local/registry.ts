@@ -38,10 +38,12 @@ export class Registry<C> {
     this.#conns.set(id, { conn, rooms: new Set() });
   }
 
+  /** The connection registered under `id`, if any. */
   get(id: string): C | undefined {
     return this.#conns.get(id)?.conn;
   }
 
+  /** True when a connection is registered under `id`. */
   has(id: string): boolean {
     return this.#conns.has(id);
   }
@@ -82,6 +84,7 @@ export class Registry<C> {
     return this.#rooms.get(room) ?? EMPTY_MAP;
   }
 
+  /** Number of connections in `room` (0 for an unknown room). */
   memberCount(room: string): number {
     return this.#rooms.get(room)?.size ?? 0;
   }

@@ -2,6 +2,7 @@
 // that keeps the connection's frame order.
 import { validateRoom } from "../envelope.ts";
 import { EdgeplaneError } from "../errors.ts";
+import { askAuthorize } from "../_authorize.ts";
 import type { Hub } from "../hub.ts";
 import { type ClientFrame, errorFrame, parseClientFrame } from "../protocol.ts";
 import type { Connection, ConnectionAuthorizer } from "./connection.ts";
@@ -20,13 +21,8 @@ export function frameReceiver(hub: Hub, conn: Connection, authorize?: Connection
     }
     if (f && (f.t === "join" || f.t === "pub")) {
       const action = f.t === "join" ? "join" : "publish";
-      let ok = false;
-      try {
-        ok = await authorize(conn, f.room, action);
-      } catch {
-        ok = false;
-      }
-      if (!ok) {
+      const room = f.room;
+      if (!(await askAuthorize(() => authorize(conn, room, action), { action, room }))) {
         conn.send(errorFrame(new EdgeplaneError("FORBIDDEN", `not allowed to ${action} room ${JSON.stringify(f.room).slice(0, 80)}`), f.ref, f.room));
         return;
       }

@@ -41,6 +41,8 @@ export interface LongPollOptions extends TransportOptions {
   maxResponseBytes?: number;
   /** Close code for vanished pollers (default 4009). */
   idleCloseCode?: number;
+  /** Prepended to every session token (default none), so a router in front of several hubs can route by it. */
+  tokenPrefix?: string;
 }
 
 interface Held {
@@ -106,9 +108,10 @@ export class LongPollTransport {
   readonly #opts: Required<Omit<LongPollOptions, "queue" | "authorize">> & LongPollOptions;
   readonly #sessions = new Map<string, Session>();
 
+  /** Long-poll sessions on `hub`; mount `poll`, `post` and `end` on your routes (or use `edgeplaneRoutes`). */
   constructor(hub: Hub, opts: LongPollOptions = {}) {
     this.#hub = hub;
-    this.#opts = { maxWaitMs: 25_000, idleMs: 30_000, maxResponseBytes: 256 * 1024, idleCloseCode: 4009, ...definedOnly(opts) };
+    this.#opts = { maxWaitMs: 25_000, idleMs: 30_000, maxResponseBytes: 256 * 1024, idleCloseCode: 4009, tokenPrefix: "", ...definedOnly(opts) };
   }
 
   /** Open sessions. */
@@ -196,7 +199,7 @@ export class LongPollTransport {
   }
 
   async #open(url: URL, data: unknown): Promise<Response> {
-    const s = new Session(randomId());
+    const s = new Session(this.#opts.tokenPrefix + randomId());
     const sink: FrameSink = {
       write: (frames: readonly Frame[]): void => {
         if (s.closed) return;

@@ -41,6 +41,11 @@ export interface SseOptions extends TransportOptions {
   retryMs?: number;
   /** After a close, how long a client may take to drain the stream before it is cut off (default 1000 ms). */
   closeGraceMs?: number;
+  /**
+   * Prepended to every session token (default none), so a router in front of several hubs can send a session's
+   * POSTs to the hub that holds it (the Cloudflare adapter puts the shard there).
+   */
+  tokenPrefix?: string;
 }
 
 interface Session {
@@ -65,6 +70,7 @@ export class SseTransport {
   readonly #opts: SseOptions;
   readonly #sessions = new Map<string, Session>();
 
+  /** SSE sessions on `hub`; mount `open` and `post` on your routes (or use `edgeplaneRoutes`). */
   constructor(hub: Hub, opts: SseOptions = {}) {
     this.#hub = hub;
     this.#opts = opts;
@@ -85,7 +91,7 @@ export class SseTransport {
    */
   open(request: Request, opts: { data?: unknown } = {}): Response {
     const hub = this.#hub;
-    const token = randomId();
+    const token = (this.#opts.tokenPrefix ?? "") + randomId();
     const heartbeatMs = this.#opts.heartbeatMs ?? 15_000;
     const graceMs = this.#opts.closeGraceMs ?? 1000;
     let ctrl!: ReadableStreamDefaultController<Uint8Array>;

@@ -23,7 +23,9 @@ import { frameReceiver, messageText } from "./_receiver.ts";
  * ```
  */
 export interface WebSocketLike {
+  /** Send one text message. */
   send(data: string): unknown;
+  /** Close the socket with a code and a reason. */
   close(code?: number, reason?: string): void;
   /** Standard / `ws`: bytes queued but not yet sent. */
   readonly bufferedAmount?: number;
@@ -65,8 +67,11 @@ export interface WebSocketTransportOptions extends TransportOptions {
  * ```
  */
 export interface WebSocketHandlers {
+  /** The hub connection of this socket. */
   readonly connection: Connection;
+  /** Call for every received message (text or bytes); bad frames are answered with error frames. */
   message(data: unknown): void;
+  /** Call once when the socket closed or failed: removes the connection from the hub. */
   closed(): void;
 }
 

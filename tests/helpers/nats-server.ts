@@ -36,6 +36,8 @@ export interface NatsServerOptions {
   /** Cluster: this server's route port and the route ports of the others. */
   cluster?: { name: string; port: number; routes: number[] };
   port?: number;
+  /** Also listen for WebSocket clients (plain ws://, loopback) on this port, e.g. nats.js `wsconnect` in workerd. */
+  websocketPort?: number;
 }
 
 /** Start a nats-server on free loopback ports; resolves when it accepts clients. */
@@ -46,6 +48,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   const conf = join(dir, "nats.conf");
   const lines = [`host: "127.0.0.1"`, `port: ${port}`, `pid_file: "${join(dir, "nats.pid")}"`];
   if (opts.maxPayload) lines.push(`max_payload: ${opts.maxPayload}`);
+  if (opts.websocketPort) lines.push(`websocket {`, `  listen: "127.0.0.1:${opts.websocketPort}"`, `  no_tls: true`, `}`);
   if (opts.cluster) {
     lines.push(`cluster {`, `  name: "${opts.cluster.name}"`, `  host: "127.0.0.1"`, `  port: ${opts.cluster.port}`);
     lines.push(`  routes: [${opts.cluster.routes.map((p) => `"nats://127.0.0.1:${p}"`).join(", ")}]`, `}`);

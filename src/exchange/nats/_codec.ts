@@ -25,7 +25,16 @@ export class WireHeaders {
   }
 }
 
-/** A factory for outgoing headers (default {@link WireHeaders}; users may pass `nats.headers`). */
+/**
+ * A factory for outgoing headers (default: a built-in NATS/1.0 encoder; users may pass `nats.headers`).
+ *
+ * @example
+ * ```ts
+ * import { headers } from "nats";
+ * const factory: HeadersFactory = headers;
+ * const exchange = new NatsExchange(nc, { headers: factory });
+ * ```
+ */
 export type HeadersFactory = () => { set(key: string, value: string): unknown };
 
 const INT_RE = /^(0|[1-9][0-9]{0,15})$/;

@@ -2,13 +2,14 @@
 // publishes for one owner leaves as one request (one reply carries every outcome, in order), a lone publish as a
 // plain request. RoomEmitter puts an owner's sequenced messages on their room subject: what one turn sequences for a
 // room leaves as one frame, in seq order, a lone message as it is. A failed room publish (connection lost right now)
-// loses nothing: the message is in the owner's ring and subscribers repair it. Acks wait for `confirm()`: the server
+// loses nothing: the message is in the owner's ring and subscribers repair it. Both queue through one TurnBatcher
+// (per key and turn: an owner node for requests, an owned room for sequenced messages). Acks wait for `confirm()`: the server
 // has everything this node published so far (a flush round trip) and the owner lease still held when it said so. An
 // owner frozen between sequencing and its socket write wakes up with an expired lease and withholds the ack, because
 // a successor may have taken the room over without seeing that message.
 import { EdgeplaneError } from "../../errors.ts";
 import type { SeqInfo } from "../exchange.ts";
-import { Batcher } from "./_batcher.ts";
+import { TurnBatcher } from "./_batcher.ts";
 import { encodeMessageFrame, encodeRequestBatch, fieldHeaders, type HeadersFactory, MAX_BATCH, num, recordBytes } from "./_codec.ts";
 import { classify, type Outcome, outcomeOf, parseReply, type ReplyCounters } from "./_replies.ts";
 import type { KnownPositions, OwnedRoom } from "./_sequencer.ts";
@@ -43,10 +44,10 @@ interface Outgoing {
 
 /** Publishes on their way to remote owners. */
 export class OwnerRequests {
-  readonly #batcher: Batcher<Outgoing>;
+  readonly #batcher: TurnBatcher<string, Outgoing>;
 
   constructor(readonly host: SendHost) {
-    this.#batcher = new Batcher((target, items) => this.#send(target, items), (e) => recordBytes(e.field, e.raw), () => host.maxBody(), MAX_BATCH);
+    this.#batcher = new TurnBatcher((target, items) => this.#send(target, items), (e) => recordBytes(e.field, e.raw), () => host.maxBody(), MAX_BATCH);
   }
 
   /** Send a publish request (envelope `field`, payload `raw`) to `target`, bounded by `timeout`. */
@@ -117,10 +118,12 @@ export type Confirmation = "ok" | "lapsed" | "unconfirmed";
 
 /** Sequenced messages on their way to their room subjects. */
 export class RoomEmitter {
-  #rooms: OwnedRoom[] = [];
+  readonly #batcher: TurnBatcher<OwnedRoom, { field: string; raw: Uint8Array }>;
   #confirming: Promise<Confirmation> | undefined;
 
-  constructor(readonly host: SendHost) {}
+  constructor(readonly host: SendHost) {
+    this.#batcher = new TurnBatcher((r, q) => this.#send(r, q), (e) => recordBytes(e.field, e.raw), () => host.maxBody(), MAX_BATCH);
+  }
 
   /**
    * Whether everything emitted so far reached the server while the lease held: "ok"; "lapsed" when the lease had
@@ -130,7 +133,7 @@ export class RoomEmitter {
   confirm(): Promise<Confirmation> {
     return this.#confirming ??= new Promise<Confirmation>((resolve) => {
       queueMicrotask(() => {
-        this.#flushAll();
+        this.#batcher.flushAll();
         this.#confirming = undefined; // what is sequenced from now on waits for the next round trip
         const h = this.host;
         // The answer is looked at a microtask after the PONG, when an echo read in the same chunk may already have
@@ -152,27 +155,15 @@ export class RoomEmitter {
 
   /** Queue a sequenced message (envelope `field`, payload `raw`) of `r` for the end of the turn. */
   emit(r: OwnedRoom, field: string, raw: Uint8Array): void {
-    const size = recordBytes(field, raw);
-    if (r.outq.length && (r.outq.length >= MAX_BATCH || r.outBytes + size > this.host.maxBody())) this.flush(r);
-    r.outq.push({ field, raw });
-    r.outBytes += size;
-    if (r.outq.length > 1) return;
-    this.#rooms.push(r);
-    if (this.#rooms.length === 1) queueMicrotask(() => this.#flushAll());
-  }
-
-  #flushAll(): void {
-    const rooms = this.#rooms;
-    this.#rooms = [];
-    for (const r of rooms) this.flush(r);
+    this.#batcher.add(r, { field, raw });
   }
 
   /** Publish what `r` has queued now (before anything else this node sends on its subject, e.g. an epoch notice). */
   flush(r: OwnedRoom): void {
-    const q = r.outq;
-    if (q.length === 0) return;
-    r.outq = [];
-    r.outBytes = 0;
+    this.#batcher.flush(r);
+  }
+
+  #send(r: OwnedRoom, q: Array<{ field: string; raw: Uint8Array }>): void {
     const h = this.host;
     const subject = h.subjects.room(r.key.token);
     try {

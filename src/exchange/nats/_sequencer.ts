@@ -33,9 +33,6 @@ export class OwnedRoom {
   /** Publishes waiting for the activation (the sync fast path must not overtake them). */
   waiting = 0;
   dirty = false;
-  /** Sequenced messages not yet on the room subject (sent as one frame at the end of the turn). */
-  outq: Array<{ field: string; raw: Uint8Array }> = [];
-  outBytes = 0;
   readonly ring: HistoryRing;
   /** The room name as it travels in the `room` header. */
   readonly encodedRoom: string;

@@ -1,10 +1,27 @@
 /**
  * `connectNats()`: a NATS connection with settings that suit a backplane. This is the only file of edgeplane that
- * imports the `nats` package; the exchange itself takes any structurally compatible connection.
+ * imports the `nats` package, and it loads it on the first call: importing edgeplane (say, for the memory exchange
+ * or on an edge runtime) never loads nats. The exchange itself takes any structurally compatible connection.
  *
  * @module
  */
-import { connect, type ConnectionOptions, type NatsConnection } from "nats";
+import type * as nats from "nats";
+import { importPeer } from "../../_peer.ts";
+
+/**
+ * The connection {@link connectNats} returns: a nats.js (`nats` v2) `NatsConnection`. Close it with `nc.drain()` or
+ * `nc.close()` after closing the exchanges on it.
+ *
+ * @example
+ * ```ts
+ * const nc: NatsConnection = await connectNats({ servers: "127.0.0.1:4222" });
+ * const exchange = new NatsExchange(nc);
+ * // …
+ * await exchange.close();
+ * await nc.drain();
+ * ```
+ */
+export type NatsConnection = nats.NatsConnection;
 
 /**
  * Options of {@link connectNats}: every nats.js connection option, with backplane-friendly defaults.
@@ -14,7 +31,7 @@ import { connect, type ConnectionOptions, type NatsConnection } from "nats";
  * const opts: ConnectNatsOptions = { servers: ["127.0.0.1:4222"], name: "api-1" };
  * ```
  */
-export type ConnectNatsOptions = ConnectionOptions;
+export type ConnectNatsOptions = nats.ConnectionOptions;
 
 /**
  * Backplane defaults: reconnect forever (with jitter, so a restarted server is not stampeded), ping every 5 s and
@@ -26,7 +43,7 @@ export type ConnectNatsOptions = ConnectionOptions;
  * console.log(NATS_CONNECT_DEFAULTS.maxReconnectAttempts); // -1
  * ```
  */
-export const NATS_CONNECT_DEFAULTS: Readonly<ConnectionOptions> = Object.freeze({
+export const NATS_CONNECT_DEFAULTS: Readonly<ConnectNatsOptions> = Object.freeze({
   maxReconnectAttempts: -1,
   reconnectTimeWait: 250,
   reconnectJitter: 250,
@@ -48,6 +65,7 @@ export const NATS_CONNECT_DEFAULTS: Readonly<ConnectionOptions> = Object.freeze(
  * const ex = new NatsExchange(nc);
  * ```
  */
-export function connectNats(options: ConnectNatsOptions = {}): Promise<NatsConnection> {
+export async function connectNats(options: ConnectNatsOptions = {}): Promise<NatsConnection> {
+  const { connect } = await importPeer("nats", "connectNats()", () => import("nats"));
   return connect({ ...NATS_CONNECT_DEFAULTS, ...options });
 }

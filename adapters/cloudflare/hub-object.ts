@@ -1,0 +1,188 @@
+/**
+ * The hub Durable Object: one {@link Hub} per shard, holding that shard's client connections — WebSockets from a
+ * `WebSocketPair`, SSE streams and long-poll sessions, the same protocol and client as on Node, Deno and Bun — on the
+ * exchange you choose: the {@link DurableObjectExchange} (Cloudflare only) or a `NatsExchange` over
+ * `connectNatsWebSocket()` (the hub joins the fleet of your other servers).
+ *
+ * The hub starts on the object's first request and lives as long as the object stays in memory. An open WebSocket or
+ * SSE stream keeps it there; when Cloudflare evicts it anyway (deploys, limits), its clients' connections drop, they
+ * reconnect through the Worker and resume every room by seq from the exchange's history.
+ *
+ * @module
+ */
+import { edgeplaneRoutes, type EdgeplaneRoutes, type EdgeplaneRoutesOptions } from "../hono.ts";
+import { EdgeplaneError } from "../../src/errors.ts";
+import type { Exchange } from "../../src/exchange/exchange.ts";
+import { Hub, type HubOptions } from "../../src/hub.ts";
+import type { ConnectionAuthorizer } from "../../src/transport/connection.ts";
+import { webSocketConnection } from "../../src/transport/websocket.ts";
+import { type DurableObjectNamespaceLike, type DurableObjectStateLike, upgradeResponse, webSocketPair } from "./_types.ts";
+import { DurableObjectExchange } from "./do-exchange.ts";
+import { HUB_HEADER, PATHS, reply } from "./_wire.ts";
+import { SHARD_HEADER } from "./worker.ts";
+
+/**
+ * Where a hub object's exchange factory is called from.
+ *
+ * @example
+ * ```ts
+ * const factory = (env: Env, ctx: HubObjectContext) => new DurableObjectExchange({ rooms: env.EDGEPLANE_ROOM, hub: ctx.name });
+ * ```
+ */
+export interface HubObjectContext {
+  /** The hub object's name (its shard, e.g. `"hub-3"`). */
+  readonly name: string;
+  /** The Durable Object state (`ctx` of the object). */
+  readonly state: DurableObjectStateLike;
+}
+
+/**
+ * Options of {@link hubObject}.
+ *
+ * @example
+ * ```ts
+ * const opts: HubObjectOptions = { exchange: durableObjectExchange(), routes: { authorize: (req, room) => !room.startsWith("admin:") } };
+ * ```
+ */
+export interface HubObjectOptions<Env = Record<string, unknown>> {
+  /** The backplane of this hub; called once per object start. Default {@link durableObjectExchange}(). */
+  exchange?: (env: Env, ctx: HubObjectContext) => Exchange | Promise<Exchange>;
+  /** Hub settings (queues, fanout, cluster, presence, log). */
+  hub?: Omit<HubOptions, "exchange">;
+  /** Transport settings: `authorize`, `queue`, `sse`, `poll`, `publishRoute`, `metricsRoute`. */
+  routes?: Omit<EdgeplaneRoutesOptions, "upgradeWebSocket">;
+}
+
+/**
+ * A hub Durable Object class (export it under the class name your wrangler config binds).
+ *
+ * @example
+ * ```ts
+ * const EdgeplaneHub: HubObjectClass = hubObject();
+ * ```
+ */
+export type HubObjectClass = new (state: DurableObjectStateLike, env: Record<string, unknown>) => {
+  fetch(request: Request): Promise<Response>;
+  /** The running hub, once the object has started one (for tests and custom routes). */
+  readonly hub: Hub | undefined;
+};
+
+/**
+ * The exchange factory for Cloudflare-only deployments: a {@link DurableObjectExchange} on the room objects bound
+ * as `roomBinding` (default `"EDGEPLANE_ROOM"`).
+ *
+ * @example
+ * ```ts
+ * export const EdgeplaneHub = hubObject({ exchange: durableObjectExchange({ roomBinding: "ROOMS" }) });
+ * ```
+ */
+export function durableObjectExchange(
+  opts: { roomBinding?: string; maxPayloadBytes?: number; sendTimeout?: number } = {},
+): (env: Record<string, unknown>, ctx: HubObjectContext) => Exchange {
+  const binding = opts.roomBinding ?? "EDGEPLANE_ROOM";
+  return (env, ctx) => {
+    const rooms = env[binding] as DurableObjectNamespaceLike | undefined;
+    if (!rooms) throw new EdgeplaneError("BAD_OPTION", `no Durable Object binding ${binding} for the room objects (see the wrangler config)`);
+    return new DurableObjectExchange({ rooms, hub: ctx.name, maxPayloadBytes: opts.maxPayloadBytes, sendTimeout: opts.sendTimeout });
+  };
+}
+
+interface Running {
+  hub: Hub;
+  routes: EdgeplaneRoutes;
+  authorize?: ConnectionAuthorizer;
+}
+
+/**
+ * Build the hub Durable Object class.
+ *
+ * @example
+ * ```ts
+ * import { connectNatsWebSocket, hubObject } from "edgeplane/adapters/cloudflare";
+ * import { NatsExchange } from "edgeplane";
+ *
+ * // Cloudflare only (room objects as the backplane):
+ * export const EdgeplaneHub = hubObject();
+ * // Or in the NATS fleet of your Node/Deno/Bun servers:
+ * export const EdgeplaneNatsHub = hubObject<{ NATS_WS_URL: string }>({
+ *   exchange: async (env, { name }) => new NatsExchange(await connectNatsWebSocket({ servers: env.NATS_WS_URL }), { nodeId: name }),
+ * });
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export function hubObject<Env = any>(opts: HubObjectOptions<Env> = {}): HubObjectClass {
+  const makeExchange = opts.exchange ?? (durableObjectExchange() as unknown as (env: Env, ctx: HubObjectContext) => Exchange);
+  return class EdgeplaneHubObject {
+    readonly #state: DurableObjectStateLike;
+    readonly #env: Env;
+    #running: Promise<Running> | undefined;
+    #hub: Hub | undefined;
+
+    constructor(state: DurableObjectStateLike, env: Record<string, unknown>) {
+      this.#state = state;
+      this.#env = env as Env;
+    }
+
+    get hub(): Hub | undefined {
+      return this.#hub;
+    }
+
+    async fetch(request: Request): Promise<Response> {
+      const url = new URL(request.url);
+      if (url.pathname === PATHS.deliver) {
+        // A room object's delivery. A fresh object (evicted and woken by the delivery) subscribed to nothing.
+        const ex = this.#hub?.exchange;
+        return ex instanceof DurableObjectExchange ? ex.receive(request) : reply({ gone: true });
+      }
+      let run: Running;
+      try {
+        run = await this.#start(request);
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        return reply({ error: { code: "BACKPLANE_UNAVAILABLE", message: `hub could not start: ${message}` } }, 503);
+      }
+      if (url.pathname === "/ws") return this.#webSocket(run, request);
+      return run.routes.app.fetch(request);
+    }
+
+    #start(request: Request): Promise<Running> {
+      if (this.#running) return this.#running;
+      const name = this.#state.id.name ?? request.headers.get(HUB_HEADER);
+      if (!name) return Promise.reject(new EdgeplaneError("BAD_OPTION", `hub object has no name (reach it through idFromName and the ${HUB_HEADER} header)`));
+      const shard = request.headers.get(SHARD_HEADER) ?? "0";
+      const started = (async (): Promise<Running> => {
+        const exchange = await makeExchange(this.#env, { name, state: this.#state });
+        const hub = new Hub({ ...opts.hub, exchange });
+        await hub.ready();
+        const r = opts.routes ?? {};
+        const prefix = `${shard}.`;
+        const routes = edgeplaneRoutes(hub, { ...r, sse: { ...r.sse, tokenPrefix: prefix }, poll: { ...r.poll, tokenPrefix: prefix } });
+        const userAuth = r.authorize;
+        const authorize: ConnectionAuthorizer | undefined = userAuth ? (conn, room, action) => userAuth(conn.data as Request, room, action) : undefined;
+        this.#hub = hub;
+        return { hub, routes, authorize };
+      })();
+      this.#running = started;
+      started.catch(() => {
+        if (this.#running === started) this.#running = undefined; // try again on the next request
+      });
+      return started;
+    }
+
+    #webSocket(run: Running, request: Request): Response {
+      if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+        return reply({ error: { code: "BAD_FRAME", message: "expected a WebSocket upgrade" } }, 426);
+      }
+      const { client, server } = webSocketPair();
+      server.accept();
+      const h = webSocketConnection(run.hub, {
+        send: (t) => server.send(t),
+        close: (code, reason) => server.close(code, reason),
+      }, { data: request, queue: opts.routes?.queue, authorize: run.authorize });
+      server.addEventListener("message", (e) => h.message(e.data));
+      server.addEventListener("close", () => h.closed());
+      server.addEventListener("error", () => h.closed());
+      return upgradeResponse(client);
+    }
+  };
+}
