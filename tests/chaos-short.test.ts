@@ -5,7 +5,7 @@
 //
 // Known failures kept out of this run (docs/chaos.md, "Known failures"), and only these:
 //  - `redis-restart` is skipped: a Redis restarted empty restarts every room's seq at 1 under a new epoch, which breaks
-//    DESIGN §4 invariants 1 and 6 (seq reused across epochs, seqs going down), even though a reset discontinuity is
+//    docs/design.md §9 invariants 1 and 6 (seq reused across epochs, seqs going down), even though a reset discontinuity is
 //    reported first.
 // Freezes (`stop-node`) run up to 3 s, past the 2 s failure detector, so owner fencing (the lease) is exercised; clock
 // skew runs too (k1 1.5 s behind all the time, and jumps of ±2–4 s), so a successor with a slower clock is exercised.

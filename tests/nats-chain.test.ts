@@ -1,4 +1,4 @@
-// NATS exchange as a chain member (DESIGN §6): the chain extension contract (relay / seed; NATS has no seal/positions,
+// NATS exchange as a chain member (docs/design.md §6): the chain extension contract (relay / seed; NATS has no seal/positions,
 // so it can be migrated to, not away from), plus the NATS-specific parts: a Redis-sized seeded epoch (≈1.8e9) against
 // the (term, owner) ordering, relays across an ownership handoff, a hole that never fills, and publish's epoch.
 import { after, describe, it } from "node:test";

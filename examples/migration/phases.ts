@@ -1,5 +1,5 @@
 /**
- * The exchange each migration phase runs (Redis → NATS, DESIGN §6). This is the whole config difference between
+ * The exchange each migration phase runs (Redis → NATS, docs/design.md §6). This is the whole config difference between
  * phases; roll it out one node at a time, and only start a phase once every node runs the previous one.
  *
  *   phase 1  redis only                                   connectRedis(REDIS_URL)

@@ -1,5 +1,5 @@
 /**
- * Cluster features over any exchange (DESIGN §8): node liveness by heartbeat, presence per room across nodes,
+ * Cluster features over any exchange (docs/design.md §8): node liveness by heartbeat, presence per room across nodes,
  * `sendTo` a connection wherever it is connected, and `ask` request/reply to a node or a connection's node.
  * Everything travels as small JSON messages on reserved rooms (`~edgeplane:…`) of the same exchange, so it works
  * with memory, NATS, Redis and chain alike.

@@ -1,4 +1,4 @@
-// Private: the Lua scripts of the Redis exchange (DESIGN §5). Each runs atomically inside Redis, so the order in which
+// Private: the Lua scripts of the Redis exchange (docs/design.md §5). Each runs atomically inside Redis, so the order in which
 // PUBLISH scripts run *is* the room's order. All numbers are returned as strings (no float surprises).
 //
 // Keys (prefix P):  P:gen        generation (the epoch floor); missing => Redis lost its data => new generation

@@ -1,4 +1,4 @@
-// Private: the subscriber rules of DESIGN §4 for one room subscription, shared by the Redis exchange and the chain.
+// Private: the subscriber rules of docs/design.md §4 for one room subscription, shared by the Redis exchange and the chain.
 // Input: messages in any order (live stream, history replies, duplicates from several brokers) and tail observations.
 // Output: messages delivered exactly once in seq order, plus `position` and `discontinuity` events.
 //

@@ -1,5 +1,5 @@
 /**
- * The chain exchange (DESIGN §6): one {@link Exchange} over several brokers, for migrating a live fleet from one
+ * The chain exchange (docs/design.md §6): one {@link Exchange} over several brokers, for migrating a live fleet from one
  * backplane to another (Redis → NATS) with zero loss.
  *
  * - Exactly one member, the **authority**, assigns seqs. The chain publishes through it and **relays the sequenced

@@ -1,5 +1,5 @@
 /**
- * The Exchange contract (DESIGN §3): the backplane that assigns one order per room and delivers sequenced messages
+ * The Exchange contract (docs/design.md §3): the backplane that assigns one order per room and delivers sequenced messages
  * to every node subscribed to the room, including the publishing node.
  *
  * @module
@@ -228,7 +228,7 @@ export interface Exchange {
   /** Drain: finish in-flight publishes, hand off, close. Idempotent. */
   close(): Promise<void>;
 
-  // ---- Optional chain extension (DESIGN §6; implemented by memory and redis; relay and seed by nats). A chain member that is relayed to must
+  // ---- Optional chain extension (docs/design.md §6; implemented by memory and redis; relay and seed by nats). A chain member that is relayed to must
   // implement `relay`; a member that becomes the authority after another must implement `seed` (or `relay`); a member
   // that hands authority away must implement `seal`; `positions` lets the chain seed every room, not just active ones.
 

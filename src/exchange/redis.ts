@@ -1,7 +1,7 @@
 /**
- * The Redis exchange (DESIGN §5): one Lua script per publish (`INCR`-style counter, server `TIME`, capped history,
+ * The Redis exchange (docs/design.md §5): one Lua script per publish (`INCR`-style counter, server `TIME`, capped history,
  * `PUBLISH`) so a room's seq order is the order in which Redis ran the scripts. The epoch lives in Redis and is bumped
- * when Redis lost its data; subscribers follow the rules of DESIGN §4 (dedupe, gap repair from history, discontinuity
+ * when Redis lost its data; subscribers follow the rules of docs/design.md §4 (dedupe, gap repair from history, discontinuity
  * events) and re-check every room after a reconnect (e.g. after Redis dropped the subscriber for output-buffer
  * overflow), so a missed message is repaired or reported, never hidden.
  *

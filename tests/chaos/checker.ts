@@ -1,4 +1,4 @@
-// The chaos history checker (DESIGN §4 invariants). Input: every publish, ack, delivery, discontinuity and
+// The chaos history checker (docs/design.md §9 invariants). Input: every publish, ack, delivery, discontinuity and
 // subscription lifetime recorded by a run (JSON lines). Output: counts and the first violations with context.
 // Pure and deterministic, so it is tested on hand-made histories that must pass and must fail.
 

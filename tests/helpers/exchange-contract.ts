@@ -1,4 +1,4 @@
-// The Exchange contract suite (DESIGN §3), run against every exchange: memory, NATS, Redis, chain.
+// The Exchange contract suite (docs/design.md §3), run against every exchange: memory, NATS, Redis, chain.
 // Each factory call returns fresh nodes (exchanges on one shared backplane) with a small history so eviction is testable.
 import { after, before, describe, it } from "node:test";
 import { assert, assertEquals, assertRejects } from "@std/assert";

@@ -1,4 +1,4 @@
-// Private: the owner side of the chain extension (relay, seed; DESIGN §6). The logic of holding and releasing relays
+// Private: the owner side of the chain extension (relay, seed; docs/design.md §6). The logic of holding and releasing relays
 // is in _relay.ts; this file wires it to the owned rooms, the id cache and the room emitter, and answers relay/seed
 // requests from other nodes.
 import type { PayloadKind } from "../../envelope.ts";

@@ -1,4 +1,4 @@
-// Private: the requesting side of a takeover gather (DESIGN §4 "Failover and epochs"). A node about to own a room asks
+// Private: the requesting side of a takeover gather (docs/design.md §4 "Failover and epochs"). A node about to own a room asks
 // every live node, and those declared dead a moment ago, what it knows about the room: its highest seq, term, owner
 // and timestamp, whether it refuses (it is the active owner in its own view) and whether its ring ends at that seq
 // (so it can seed the new owner's history). Rooms asked in one tick share one request; the answer waits until every

@@ -1,4 +1,4 @@
-// Private: membership, heartbeats and the connection (DESIGN §4 "Membership"). Every node heartbeats on `<prefix>.hb`
+// Private: membership, heartbeats and the connection (docs/design.md §4 "Membership"). Every node heartbeats on `<prefix>.hb`
 // (with announcements of the rooms it owns that moved); its own echoed beat renews its owner lease; other nodes'
 // beats keep them in the member view, which the periodic tick sweeps. A stalled event loop restarts every member's
 // clock instead of declaring live nodes dead. The connection's status events switch the node between connected and

@@ -1,4 +1,4 @@
-// Private: the owner role of a node (DESIGN §4). For the rooms this node owns it sequences publishes (assigns seq and
+// Private: the owner role of a node (docs/design.md §4). For the rooms this node owns it sequences publishes (assigns seq and
 // a never-decreasing timestamp, keeps history, sends the message on the room subject), acks a publish only once the
 // message is out while the owner lease holds, answers publish requests from other nodes (single or batched), and
 // steps rooms down when membership or the lease says so. Takeover (activation) is in _takeover.ts, the chain

@@ -1,4 +1,4 @@
-// Private: owner-side chain extension of the NATS exchange (DESIGN §6, Exchange.relay/seed). A relayed message was
+// Private: owner-side chain extension of the NATS exchange (docs/design.md §6, Exchange.relay/seed). A relayed message was
 // sequenced by another exchange (the chain's authority): the room's owner stores it unchanged and publishes it on the
 // room subject, so NATS subscribers deliver it with the same seq, epoch, timestamp, id and origin.
 //

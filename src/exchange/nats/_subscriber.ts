@@ -1,4 +1,4 @@
-// Private: subscriber-side ordering for one room subscription (DESIGN §4 "Subscriber rules"). Keeps lastSeq and the
+// Private: subscriber-side ordering for one room subscription (docs/design.md §4 "Subscriber rules"). Keeps lastSeq and the
 // epoch, drops duplicates (by seq and by recent id), holds out-of-order messages while it repairs the gap from the
 // owner's history, and reports a discontinuity when history cannot cover it. Joins without a race: the NATS
 // subscription is live (flushed) before the position is asked, live messages are buffered until the position is known.

@@ -1,4 +1,4 @@
-// Private: taking a room over (DESIGN §4 "Failover and epochs"), both sides. The node about to own a room gathers
+// Private: taking a room over (docs/design.md §4 "Failover and epochs"), both sides. The node about to own a room gathers
 // every live node's view of it (the previous owner steps down and reports its final seq; an owner that still outranks
 // us in its own view refuses), continues above the highest seq and timestamp anyone has seen under term + 1, seeds
 // history and idempotency ids from the previous owner when it is alive and from its own subscriptions, and announces

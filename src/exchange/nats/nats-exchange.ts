@@ -1,5 +1,5 @@
 /**
- * The NATS exchange: one global order per room over plain NATS core subjects, without JetStream (DESIGN §4).
+ * The NATS exchange: one global order per room over plain NATS core subjects, without JetStream (docs/design.md §4).
  *
  * Every node heartbeats; the owner of a room is the best live, settled node by rendezvous hashing. The owner assigns
  * `seq` and a never-decreasing timestamp and publishes the sequenced message itself, so NATS's per-publisher order is
@@ -247,7 +247,7 @@ export class NatsExchange implements Exchange {
   }
 
   /**
-   * Chain extension (DESIGN §6): store and deliver a message sequenced by another exchange unchanged (room, seq, epoch,
+   * Chain extension (docs/design.md §6): store and deliver a message sequenced by another exchange unchanged (room, seq, epoch,
    * timestamp, id, origin, payload). Routed to the room's owner like a publish; idempotent by (room, seq, id):
    * resolves "dup" when that message is held already (or its seq lies below what subscribers passed), "conflict"
    * when another id holds the seq. Out-of-order relays are published in seq order once the hole below them fills
