@@ -132,3 +132,6 @@ export type { RelayResult, RoomPosition } from "./src/exchange/exchange.ts";
 
 // ---- metrics ----
 export { prometheusText } from "./src/metrics.ts";
+
+// ---- crossws sync driver (issue 21; also the `edgeplane/crossws` entry point, src/crossws/mod.ts) ----
+export * from "./src/crossws/sync.ts";

@@ -1,6 +1,6 @@
 /**
  * Pick the chat demo's backplane from the environment: `NATS_URL` (comma-separated servers) → NATS exchange,
- * otherwise the embedded memory exchange (one process). `NODE_ID` names the node, `EDGEPLANE_PREFIX` the subjects.
+ * else `REDIS_URL` → Redis exchange, otherwise the embedded memory exchange (one process). `NODE_ID` names the node, `EDGEPLANE_PREFIX` the subjects.
  *
  * @module
  */
@@ -22,7 +22,7 @@ export interface ChosenExchange {
  * @example
  * ```ts
  * const { exchange, describe } = await exchangeFromEnv((k) => process.env[k]);
- * console.log(describe); // "memory" or "nats nats://127.0.0.1:4222"
+ * console.log(describe); // "memory", "nats nats://127.0.0.1:4222" or "redis redis://127.0.0.1:6379"
  * ```
  */
 export async function exchangeFromEnv(env: (name: string) => string | undefined): Promise<ChosenExchange> {
@@ -35,6 +35,12 @@ export async function exchangeFromEnv(env: (name: string) => string | undefined)
     const exchange = new NatsExchange(nc, { nodeId, prefix: env("EDGEPLANE_PREFIX") || "edgeplane" });
     await exchange.ready();
     return { exchange, describe: `nats ${natsUrl}`, release: () => nc.close() };
+  }
+  const redisUrl = env("REDIS_URL");
+  if (redisUrl) {
+    const { connectRedis } = await import("../../src/exchange/redis-connect.ts");
+    const exchange = await connectRedis(redisUrl, { nodeId, prefix: env("EDGEPLANE_PREFIX") || "edgeplane" });
+    return { exchange, describe: `redis ${redisUrl}`, release: () => Promise.resolve() }; // close() quits its clients
   }
   return { exchange: new MemoryExchange({ nodeId }), describe: "memory", release: () => Promise.resolve() };
 }

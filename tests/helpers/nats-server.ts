@@ -24,8 +24,8 @@ export interface NatsServer {
   child: Child;
   /** SIGTERM by PID and wait for exit. */
   stop(): Promise<void>;
-  /** Start again on the same ports and config. */
-  restart(): Promise<void>;
+  /** Start again on the same ports and config, after staying down `downMs` (default 0). */
+  restart(downMs?: number): Promise<void>;
   /** Stop and remove the temp dir. */
   cleanup(): Promise<void>;
 }
@@ -66,8 +66,9 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     async stop() {
       await server.child.stop();
     },
-    async restart() {
+    async restart(downMs = 0) {
       await server.child.stop();
+      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs)); // the outage itself, not a wait for a condition
       server.child = await launch();
     },
     async cleanup() {

@@ -12,8 +12,8 @@ export interface RedisServer {
   child: Child;
   /** Stop it (SIGTERM, then SIGKILL) and remove its directory. */
   stop(): Promise<void>;
-  /** Kill it and start an empty one on the same port (simulates "Redis restarted with empty memory"). */
-  restartEmpty(): Promise<void>;
+  /** Kill it and start an empty one on the same port after `downMs` (default 0): "Redis restarted with empty memory". */
+  restartEmpty(downMs?: number): Promise<void>;
 }
 
 const BIN = process.env.REDIS_SERVER ?? "redis-server";
@@ -46,9 +46,10 @@ export async function startRedis(extra: string[] = []): Promise<RedisServer> {
       await child.stop();
       rmSync(dir, { recursive: true, force: true });
     },
-    async restartEmpty() {
+    async restartEmpty(downMs = 0) {
       child.kill("SIGKILL");
       await child.exited;
+      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs)); // the outage itself, not a wait for a condition
       child = spawnRedis(port, dir, extra);
       await child.waitFor(/Ready to accept connections/i, 15_000);
     },
