@@ -41,6 +41,7 @@ import type { ConnectionAuthorizer } from "../src/transport/connection.ts";
 import { LongPollTransport, type LongPollOptions } from "../src/transport/long-poll.ts";
 import { SseTransport, type SseOptions } from "../src/transport/sse.ts";
 import { webSocketConnection, type WebSocketHandlers } from "../src/transport/websocket.ts";
+import { socketOf } from "./_ws-writers.ts";
 import type { UpgradeWebSocket } from "./_serve.ts";
 
 export type { UpgradeWebSocket };
@@ -133,21 +134,15 @@ export function edgeplaneRoutes(hub: Hub, opts: EdgeplaneRoutesOptions = {}): Ed
       opts.upgradeWebSocket((c) => {
         const request = c.req.raw;
         let h: WebSocketHandlers | undefined;
-        const early: unknown[] = [];
+        let early: unknown[] | undefined; // messages that arrive before onOpen (rare)
         return {
           onOpen(_evt: Event, ws: WSContext) {
-            const raw = ws.raw as RawSocket | undefined;
-            h = webSocketConnection(hub, { send: (t) => ws.send(t), close: (code, reason) => ws.close(code, reason), batch: corker(raw) }, {
-              data: request,
-              queue,
-              authorize,
-              bufferedAmount: () => (typeof raw?.getBufferedAmount === "function" ? raw.getBufferedAmount() : raw?.bufferedAmount ?? 0),
-            });
-            for (const d of early.splice(0)) h.message(d);
+            h = webSocketConnection(hub, socketOf(ws), { data: request, queue, authorize });
+            if (early) for (const d of early.splice(0)) h.message(d);
           },
           onMessage(evt: MessageEvent) {
             if (h) h.message(evt.data);
-            else if (early.length < 64) early.push(evt.data);
+            else if ((early ??= []).length < 64) early.push(evt.data);
           },
           onClose() {
             h?.closed();
@@ -206,33 +201,6 @@ export function edgeplaneRoutes(hub: Hub, opts: EdgeplaneRoutesOptions = {}): Ed
       poll.close();
     },
   };
-}
-
-/** What the runtimes hand over as `WSContext.raw` (only the parts used here). */
-interface RawSocket {
-  bufferedAmount?: number;
-  getBufferedAmount?: () => number;
-  /** Bun's ServerWebSocket: run the callback corked. */
-  cork?: (cb: () => void) => unknown;
-  /** Node's `ws`: the underlying net.Socket. */
-  _socket?: { cork(): void; uncork(): void };
-}
-
-/** A batch writer for the runtime's socket: one syscall for a burst of frames instead of one per frame. */
-function corker(raw: RawSocket | undefined): ((sends: () => void) => void) | undefined {
-  if (typeof raw?.cork === "function") return (sends) => void raw.cork!(sends);
-  const sock = raw?._socket;
-  if (sock && typeof sock.cork === "function") {
-    return (sends) => {
-      sock.cork();
-      try {
-        sends();
-      } finally {
-        sock.uncork();
-      }
-    };
-  }
-  return undefined; // Deno: no cork API
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

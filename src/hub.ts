@@ -11,7 +11,8 @@ import { EdgeplaneError } from "./errors.ts";
 import type { Exchange, ExchangeEvent, ExchangeStatus, SeqInfo, SequencedMessage, Unsubscribe } from "./exchange/exchange.ts";
 import { isGap } from "./exchange/exchange.ts";
 import { MemoryExchange } from "./exchange/memory.ts";
-import { fanout, type FanoutOptions } from "./local/fanout.ts";
+import type { FanoutOptions } from "./local/fanout.ts";
+import { TASK_COST, TurnScheduler } from "./local/_scheduler.ts";
 import { type FrameSink, OutboundQueue, type QueueOptions, type SendOutcome } from "./local/queue.ts";
 import { Registry } from "./local/registry.ts";
 import { type ClientFrame, errorFrame, type Frame, frame, messageFrame, parseClientFrame } from "./protocol.ts";
@@ -20,6 +21,8 @@ import { Cluster, type ClusterOptions, type ClusterStatus, nodeOfConnection, typ
 import { RESERVED_PREFIX } from "./cluster/_wire.ts";
 import { RecentMap } from "./_recent-map.ts";
 import { askAuthorize } from "./_authorize.ts";
+
+const NO_QUEUE_OPTIONS: QueueOptions = {};
 
 /**
  * What a connection may be asked to do; `authorize` decides.
@@ -184,14 +187,32 @@ type Task =
   | { kind: "event"; e: ExchangeEvent }
   | { kind: "join"; conn: Conn; lastSeq?: number; meta?: unknown; resolve: (r: JoinResult) => void; reject: (e: unknown) => void };
 
+/** A message's fanout paused at the end of a turn's budget (rooms larger than what is left of it). */
+interface FanoutCursor {
+  members: Iterator<Conn>;
+  frame: Frame;
+  binary: boolean;
+  delivered: number;
+  dropped: number;
+  closed: number;
+  turns: number;
+  started: number;
+}
+
 interface RoomState {
   name: string;
   unsubscribe: Unsubscribe;
   positioned: boolean;
   lastSeq: number;
   epoch: number;
+  /** Pending tasks from `head` on (a FIFO without shifting). */
   tasks: Task[];
-  running: boolean;
+  head: number;
+  /** In the hub's run queue. */
+  scheduled: boolean;
+  /** A join is waiting for history; later tasks wait behind it. */
+  busy: boolean;
+  cursor: FanoutCursor | undefined;
   /** Recently delivered ids → the seq they were delivered at (dedupe window). */
   ids: RecentMap<string, number>;
   listeners: Set<(m: SequencedMessage) => void>;
@@ -257,12 +278,16 @@ export class Hub {
     listenerErrors: 0,
   };
   readonly #outcomes: Record<SendOutcome, number> = { accepted: 0, dropped: 0, coalesced: 0, closed: 0, stale: 0 };
+  readonly #scheduler: TurnScheduler<RoomState>;
+  readonly #mergedQueue = new WeakMap<QueueOptions, QueueOptions>();
 
   /** A hub on `opts.exchange` (default: a private {@link MemoryExchange}). */
   constructor(opts: HubOptions = {}) {
     this.#opts = opts;
     this.exchange = opts.exchange ?? new MemoryExchange();
     this.#log = opts.log ?? ((line) => console.info(line));
+    this.#scheduler = new TurnScheduler((s, budget) => this.#step(s, budget), opts.fanout?.turnBudget);
+    this.#scheduler.onError = (err) => this.#log(`edgeplane hub: room step failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
     if (opts.cluster) {
       this.cluster = new Cluster({
         nodeId: this.exchange.nodeId,
@@ -292,7 +317,7 @@ export class Hub {
     this.#assertOpen();
     if (this.#draining) throw new EdgeplaneError("CLOSED", "hub is draining; connect to another node");
     // `<nodeId>~<random>`: any node can tell where a connection lives (sendTo, ask).
-    const conn = new Conn(opts.id ?? `${this.nodeId}~${randomId().slice(0, 20)}`, this, this.#registry, sink, { ...this.#opts.queue, ...opts.queue });
+    const conn = new Conn(opts.id ?? `${this.nodeId}~${randomId().slice(0, 20)}`, this, this.#registry, sink, this.#queueOptions(opts.queue));
     conn.data = opts.data;
     this.#registry.add(conn.id, conn);
     conn.queue.onClose = (code) => {
@@ -304,6 +329,15 @@ export class Hub {
     };
     conn.send(frame({ t: "welcome", conn: conn.id, node: this.nodeId }));
     return conn;
+  }
+
+  /** The hub's queue settings under a transport's: one merged object per transport's settings, shared. */
+  #queueOptions(own: QueueOptions | undefined): QueueOptions {
+    const base = this.#opts.queue ?? NO_QUEUE_OPTIONS;
+    if (!own) return base;
+    let merged = this.#mergedQueue.get(own);
+    if (!merged) this.#mergedQueue.set(own, (merged = { ...base, ...own }));
+    return merged;
   }
 
   /** The connection with this id, if it is on this node. */
@@ -626,7 +660,10 @@ export class Hub {
       lastSeq: 0,
       epoch: 0,
       tasks: [],
-      running: false,
+      head: 0,
+      scheduled: false,
+      busy: false,
+      cursor: undefined,
       ids: new RecentMap(this.#opts.dedupeWindow ?? 4096),
       listeners: new Set(),
       positionWaiters: [],
@@ -648,7 +685,7 @@ export class Hub {
 
   #maybeRelease(room: string): void {
     const s = this.#rooms.get(room);
-    if (!s || s.running || s.tasks.length > 0 || s.listeners.size > 0 || this.#registry.memberCount(room) > 0) return;
+    if (!s || s.scheduled || s.busy || s.cursor || s.head < s.tasks.length || s.listeners.size > 0 || this.#registry.memberCount(room) > 0) return;
     s.unsubscribe();
     this.#rooms.delete(room);
   }
@@ -659,29 +696,60 @@ export class Hub {
   }
 
   #kick(s: RoomState): void {
-    if (s.running || !s.positioned || s.tasks.length === 0) return;
-    s.running = true;
-    void this.#pump(s);
+    if (s.positioned && !s.busy && (s.cursor || s.head < s.tasks.length)) this.#scheduler.add(s);
   }
 
-  async #pump(s: RoomState): Promise<void> {
-    try {
-      while (s.tasks.length > 0 && this.#rooms.get(s.name) === s) {
-        const t = s.tasks.shift()!;
-        if (t.kind === "msg") await this.#deliver(s, t.m);
-        else if (t.kind === "join") await this.#doJoin(s, t);
-        else this.#onEvent(s, t.e);
-      }
-    } finally {
-      s.running = false;
-      this.#maybeRelease(s.name);
+  /**
+   * One visit of the run queue: continue a paused fanout, then take the room's tasks in order until the budget is
+   * spent, a join waits for history, or nothing is left. Returns the budget left.
+   */
+  #step(s: RoomState, budget: number): number {
+    if (this.#rooms.get(s.name) !== s) {
+      s.tasks = [];
+      s.head = 0;
+      s.cursor = undefined;
+      return budget;
     }
+    while (budget > 0) {
+      if (s.cursor) {
+        budget = this.#fanout(s, s.cursor, budget);
+        if (s.cursor) break;
+        continue;
+      }
+      if (s.busy || s.head >= s.tasks.length) break;
+      const t = s.tasks[s.head++];
+      budget -= TASK_COST;
+      if (t.kind === "msg") budget = this.#deliver(s, t.m, budget);
+      else if (t.kind === "event") this.#onEvent(s, t.e);
+      else {
+        const pending = this.#doJoin(s, t);
+        if (pending) {
+          s.busy = true;
+          pending.then(() => {
+            s.busy = false;
+            this.#kick(s);
+            this.#maybeRelease(s.name);
+          });
+        }
+      }
+    }
+    if (s.head >= s.tasks.length) {
+      s.tasks = [];
+      s.head = 0;
+    } else if (s.head > 1024) {
+      s.tasks = s.tasks.slice(s.head);
+      s.head = 0;
+    }
+    if (s.cursor || (!s.busy && s.head < s.tasks.length)) this.#scheduler.add(s);
+    else this.#maybeRelease(s.name);
+    return budget;
   }
 
-  async #deliver(s: RoomState, m: SequencedMessage): Promise<void> {
+  /** Dedupe, listeners, then fan out to the members within the budget (pausing in a cursor when it runs out). */
+  #deliver(s: RoomState, m: SequencedMessage, budget: number): number {
     if (m.room !== s.name || s.ids.has(m.id) || (m.seq <= s.lastSeq && m.epoch <= s.epoch)) {
       this.#counters.duplicatesDropped++;
-      return;
+      return budget;
     }
     s.lastSeq = m.seq;
     if (m.epoch > s.epoch) s.epoch = m.epoch;
@@ -695,21 +763,74 @@ export class Hub {
       }
     }
     const members = this.#registry.members(s.name);
-    if (members.size === 0) return;
+    if (members.size === 0) return budget;
     const f = messageFrame(m);
     this.#counters.framesSerialized++;
     const binary = typeof m.payload !== "string";
-    const chunk = this.#opts.fanout?.chunkSize ?? 512;
-    if (members.size <= chunk) {
-      for (const c of members.values()) this.#outcomes[c.send(f, binary)]++;
-      return;
+    const size = members.size;
+    if (size <= budget && size < this.#logThreshold) {
+      const outcomes = this.#outcomes;
+      let accepted = 0;
+      for (const c of members.values()) {
+        const o = c.send(f, binary);
+        if (o === "accepted") accepted++;
+        else outcomes[o]++;
+      }
+      outcomes.accepted += accepted;
+      return budget - size;
     }
-    const r = await fanout(s.name, members.values(), f, { ...this.#opts.fanout, log: this.#opts.fanout?.log ?? this.#log, binary });
-    this.#outcomes.accepted += r.accepted;
-    this.#outcomes.dropped += r.dropped;
-    this.#outcomes.coalesced += r.coalesced;
-    this.#outcomes.closed += r.closed;
-    this.#outcomes.stale += r.stale;
+    const cursor: FanoutCursor = {
+      members: members.values(),
+      frame: f,
+      binary,
+      delivered: 0,
+      dropped: 0,
+      closed: 0,
+      turns: 0,
+      started: Date.now(),
+    };
+    s.cursor = cursor;
+    return this.#fanout(s, cursor, budget);
+  }
+
+  /** Offer the cursor's frame to members until the room is done or the budget is spent. */
+  #fanout(s: RoomState, c: FanoutCursor, budget: number): number {
+    const { frame: f, binary, members } = c;
+    const outcomes = this.#outcomes;
+    let accepted = 0;
+    c.turns++;
+    for (; budget > 0; budget--) {
+      const next = members.next();
+      if (next.done) {
+        outcomes.accepted += accepted;
+        c.delivered += accepted;
+        s.cursor = undefined;
+        this.#fanoutDone(s, c);
+        return budget;
+      }
+      const o = next.value.send(f, binary);
+      if (o === "accepted") accepted++;
+      else {
+        outcomes[o]++;
+        c.delivered++;
+        if (o === "dropped") c.dropped++;
+        else if (o === "closed") c.closed++;
+      }
+    }
+    outcomes.accepted += accepted;
+    c.delivered += accepted;
+    return 0;
+  }
+
+  get #logThreshold(): number {
+    return this.#opts.fanout?.logThreshold ?? 1000;
+  }
+
+  #fanoutDone(s: RoomState, c: FanoutCursor): void {
+    if (c.delivered < this.#logThreshold) return;
+    (this.#opts.fanout?.log ?? this.#log)(
+      `edgeplane fanout room=${JSON.stringify(s.name).slice(0, 80)} members=${c.delivered} ms=${Date.now() - c.started} turns=${c.turns} dropped=${c.dropped} closed=${c.closed}`,
+    );
   }
 
   #onEvent(s: RoomState, e: ExchangeEvent): void {
@@ -726,42 +847,65 @@ export class Hub {
     }
   }
 
-  async #doJoin(s: RoomState, t: Extract<Task, { kind: "join" }>): Promise<void> {
+  /** Handle a join in the room's order; returns a promise only when it must wait for history (a resume). */
+  #doJoin(s: RoomState, t: Extract<Task, { kind: "join" }>): Promise<void> | undefined {
     const { conn } = t;
-    if (conn.queue.closed) return t.reject(new EdgeplaneError("CLOSED", "connection closed before the join completed"));
+    if (conn.queue.closed) {
+      t.reject(new EdgeplaneError("CLOSED", "connection closed before the join completed"));
+      return undefined;
+    }
     const result: JoinResult = { seq: s.lastSeq, epoch: s.epoch, replayed: 0, discontinuity: false };
     conn.send(frame({ t: "joined", room: s.name, seq: s.lastSeq, epoch: s.epoch }));
     const from = t.lastSeq;
-    if (from !== undefined && from !== s.lastSeq) {
-      let reason = "";
-      if (from > s.lastSeq) reason = "client is ahead of the room (history was reset)";
-      else {
-        try {
-          const held = await this.exchange.history(s.name, from);
-          if (isGap(held)) reason = "history no longer holds the missed messages";
-          else {
-            for (const m of held) {
-              if (m.seq > s.lastSeq) break;
-              // The same id sequenced twice (a retried publish across an owner change) was delivered live once:
-              // replay it where it was delivered, never again under its second seq.
-              const first = s.ids.get(m.id);
-              if (first !== undefined && first !== m.seq) continue;
-              this.#counters.framesSerialized++;
-              this.#outcomes[conn.send(messageFrame(m), typeof m.payload !== "string")]++;
-              result.replayed++;
-            }
-            if (held.length === 0 || held[held.length - 1].seq < s.lastSeq) reason = "history ended before the room position";
-          }
-        } catch (err) {
-          reason = `history unavailable: ${err instanceof Error ? err.message : String(err)}`;
-        }
-      }
-      if (reason) {
-        result.discontinuity = true;
-        this.#counters.discontinuities++;
-        conn.send(frame({ t: "discontinuity", room: s.name, afterSeq: from, nextSeq: s.lastSeq + 1, reason }));
-      }
+    if (from === undefined || from === s.lastSeq) {
+      this.#admit(s, t, result);
+      return undefined;
     }
+    if (from > s.lastSeq) {
+      this.#resumeGap(s, conn, from, "client is ahead of the room (history was reset)", result);
+      this.#admit(s, t, result);
+      return undefined;
+    }
+    return this.#replay(s, t, from, result).then(
+      () => this.#admit(s, t, result),
+      (err) => t.reject(err),
+    );
+  }
+
+  async #replay(s: RoomState, t: Extract<Task, { kind: "join" }>, from: number, result: JoinResult): Promise<void> {
+    const { conn } = t;
+    let reason = "";
+    try {
+      const held = await this.exchange.history(s.name, from);
+      if (isGap(held)) reason = "history no longer holds the missed messages";
+      else {
+        for (const m of held) {
+          if (m.seq > s.lastSeq) break;
+          // The same id sequenced twice (a retried publish across an owner change) was delivered live once:
+          // replay it where it was delivered, never again under its second seq.
+          const first = s.ids.get(m.id);
+          if (first !== undefined && first !== m.seq) continue;
+          this.#counters.framesSerialized++;
+          this.#outcomes[conn.send(messageFrame(m), typeof m.payload !== "string")]++;
+          result.replayed++;
+        }
+        if (held.length === 0 || held[held.length - 1].seq < s.lastSeq) reason = "history ended before the room position";
+      }
+    } catch (err) {
+      reason = `history unavailable: ${err instanceof Error ? err.message : String(err)}`;
+    }
+    if (reason) this.#resumeGap(s, conn, from, reason, result);
+  }
+
+  #resumeGap(s: RoomState, conn: Conn, from: number, reason: string, result: JoinResult): void {
+    result.discontinuity = true;
+    this.#counters.discontinuities++;
+    conn.send(frame({ t: "discontinuity", room: s.name, afterSeq: from, nextSeq: s.lastSeq + 1, reason }));
+  }
+
+  /** The joining connection becomes a member from the room's current position on. */
+  #admit(s: RoomState, t: Extract<Task, { kind: "join" }>, result: JoinResult): void {
+    const { conn } = t;
     conn.queue.setLastSeq(s.name, s.lastSeq);
     if (!conn.queue.closed && this.#registry.join(conn.id, s.name)) {
       if (this.cluster) this.cluster.localJoin(s.name, conn.id, t.meta);

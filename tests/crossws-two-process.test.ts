@@ -4,8 +4,15 @@
 // broker down for 1 s mid-run (Redis comes back empty) loses no message silently and crashes nothing.
 import { after, before, describe, it } from "node:test";
 import { assert, assertEquals } from "@std/assert";
-import { currentRuntime } from "./helpers/process.ts";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { currentRuntime, freePort, start, waitUntil } from "./helpers/process.ts";
+import { runtimeCommand } from "./helpers/migration.ts";
+import { startNatsServer } from "./helpers/nats-server.ts";
+import { webSocketClass } from "./helpers/test-clients.ts";
 import { type Broker, type Fleet, type PhaseResult, runPhase, startFleet } from "./helpers/crossws-scenario.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 const show = (r: PhaseResult) => {
   const { problems, ...figures } = r;
@@ -64,3 +71,55 @@ for (const broker of ["nats", "redis"] as Broker[]) {
     });
   });
 }
+
+describe("examples/crossws/server.ts", () => {
+  it("two example servers over our own NATS relay text and bytes between their clients", async () => {
+    const nats = await startNatsServer();
+    const [cmd, args] = runtimeCommand(join(ROOT, "examples/crossws/server.ts"));
+    const servers = await Promise.all(
+      [0, 1].map(async () =>
+        start(cmd, args, {
+          cwd: ROOT,
+          env: {
+            PORT: String(await freePort()),
+            NATS_URL: nats.url,
+            CHANNEL: "example-test",
+            EDGEPLANE_PREFIX: "example-test",
+          },
+        })
+      ),
+    );
+    try {
+      const urls = await Promise.all(
+        servers.map(async (p) => (await p.waitFor(/\(WebSocket (ws:\/\/\S+)\?topics/, 60_000))[1]),
+      );
+      const WS = await webSocketClass();
+      const got: Array<Array<string | number>> = [[], []];
+      const socks = urls.map((u, i) => {
+        const s = new WS(`${u}?topics=lobby`);
+        s.binaryType = "arraybuffer";
+        s.onmessage = (e: MessageEvent) =>
+          got[i].push(typeof e.data === "string" ? e.data : new Uint8Array(e.data as ArrayBuffer).length);
+        return s;
+      });
+      await waitUntil(
+        () => got.every((g) => g.some((m) => String(m).includes("welcome"))),
+        "both clients welcomed",
+        15_000,
+      );
+      socks[0].send(JSON.stringify({ topic: "lobby", data: "hi from A" }));
+      socks[0].send(new Uint8Array(300));
+      socks[1].send(JSON.stringify({ topic: "lobby", data: "in order", ordered: true }));
+      await waitUntil(
+        () => got[1].includes("hi from A") && got[1].includes(300) && got[0].includes("in order"),
+        "relayed",
+        15_000,
+      );
+      assert(got[1].includes("in order"), "an ordered publish reaches its own publisher too");
+      socks.forEach((s) => s.close());
+    } finally {
+      await Promise.all(servers.map((p) => p.stop()));
+      await nats.cleanup();
+    }
+  });
+});

@@ -2,19 +2,22 @@ import { describe, it } from "node:test";
 import { assert, assertEquals } from "@std/assert";
 import { OutboundQueue } from "../src/local/queue.ts";
 import { frame, messageFrame } from "../src/protocol.ts";
-import { RecordingSink } from "./helpers/sinks.ts";
+import { nextTurn, RecordingSink } from "./helpers/sinks.ts";
 import { waitUntil } from "./helpers/process.ts";
 
 const msg = (room: string, seq: number, body = "x") =>
   messageFrame({ room, seq, timestamp: 0, epoch: 1, id: `id${seq}`, origin: "n", payload: body });
 
 describe("outbound queue", () => {
-  it("writes everything queued in one tick as one batch, in order", async () => {
+  it("writes everything queued in one turn as one batch, in order, at the start of the next turn", async () => {
     const sink = new RecordingSink();
     const q = new OutboundQueue(sink);
-    for (let i = 1; i <= 5; i++) assertEquals(q.send(msg("r", i)), "accepted");
+    for (let i = 1; i <= 3; i++) assertEquals(q.send(msg("r", i)), "accepted");
     assertEquals(sink.batches, 0, "nothing written synchronously");
     await Promise.resolve();
+    for (let i = 4; i <= 5; i++) assertEquals(q.send(msg("r", i)), "accepted");
+    assertEquals(sink.batches, 0, "microtasks of the same turn join the batch");
+    await nextTurn();
     assertEquals(sink.batches, 1);
     assertEquals(sink.messages().map((m) => m.seq), [1, 2, 3, 4, 5]);
   });
@@ -28,7 +31,7 @@ describe("outbound queue", () => {
     assertEquals(q.send(msg("other", 1)), "accepted");
     assertEquals(q.send(frame({ t: "presence", room: "r", count: 1 }, "presence:r")), "accepted");
     assertEquals(q.send(frame({ t: "presence", room: "r", count: 2 }, "presence:r")), "coalesced");
-    await Promise.resolve();
+    await nextTurn();
     assertEquals(sink.ofType("presence").map((p) => p.count), [2]);
     q.close(1000, "bye");
     assertEquals(q.send(msg("r", 6)), "closed");
@@ -44,7 +47,7 @@ describe("outbound queue", () => {
     const outcomes: string[] = [];
     for (let i = 1; i <= 40; i++) {
       outcomes.push(q.send(msg("r", i, "é".repeat(50)))); // 100 bytes of payload, > 100 bytes per frame
-      await Promise.resolve();
+      await nextTurn();
     }
     assert(outcomes.includes("accepted") && outcomes.includes("dropped"), outcomes.join());
     assert(q.bufferedBytes <= 2000, `bounded: ${q.bufferedBytes}`);
@@ -60,7 +63,7 @@ describe("outbound queue", () => {
     const q = new OutboundQueue(sink, { budgetBytes: 500, slowConsumerMs: 30 });
     for (let i = 1; i <= 20; i++) {
       q.send(msg("r", i, "y".repeat(60)));
-      await Promise.resolve();
+      await nextTurn();
     }
     let buffered = sink.bufferedAmount();
     assert(buffered > 0);
@@ -69,6 +72,28 @@ describe("outbound queue", () => {
     await new Promise((r) => setTimeout(r, 60)); // let the slow-consumer deadline pass (asserting a non-event)
     assertEquals(sink.closed, undefined);
     assertEquals(q.send(msg("r", 100)), "accepted");
+  });
+});
+
+describe("outbound queue: batching never costs a consumer that keeps up", () => {
+  it("a turn's batch larger than the budget is written early instead of dropped", async () => {
+    const sink = new RecordingSink(); // reads everything at once
+    const q = new OutboundQueue(sink, { budgetBytes: 1000, slowConsumerMs: 10_000 });
+    const outcomes = Array.from({ length: 100 }, (_, i) => q.send(msg("r", i + 1, "z".repeat(80))));
+    assertEquals(outcomes.filter((o) => o !== "accepted"), [], "a fast consumer gets every frame");
+    assert(sink.batches >= 10, `written in budget-sized batches: ${sink.batches}`);
+    await nextTurn();
+    assertEquals(sink.messages().map((m) => m.seq), Array.from({ length: 100 }, (_, i) => i + 1));
+  });
+
+  it("a stalled consumer still gets drops past the budget", () => {
+    const sink = new RecordingSink();
+    sink.stalled = true;
+    const q = new OutboundQueue(sink, { budgetBytes: 1000, slowConsumerMs: 10_000 });
+    const outcomes = Array.from({ length: 100 }, (_, i) => q.send(msg("r", i + 1, "z".repeat(80))));
+    assert(outcomes.includes("dropped"));
+    assert(q.bufferedBytes <= 1000, `bounded: ${q.bufferedBytes}`);
+    q.close();
   });
 });
 

@@ -1,6 +1,10 @@
 // The raw baseline server for each runtime: the runtime's own WebSocket server and a hand-written room broadcast
 // batched the way a careful hand-written server does it: one outbox per socket, flushed once per event-loop turn,
 // corked where the runtime can (Node `socket.cork()`, Bun `ws.cork()`).
+// BENCH_RAW_MODE=frame-once (Node only): the stronger hand-tuned loop — each message's WebSocket frame (header +
+// UTF-8, server frames are unmasked so every member gets identical bytes) is built once, a socket's batch is one
+// buffer, and sockets with the same batch (every member of a room) get the very same buffer: one write per socket
+// per turn, no per-socket encoding.
 // Protocol: "J<room>" joins (answered "j<room>"), "P<room>|<payload>" broadcasts <payload> to the room.
 // Also: GET /mem → {rss, heapUsed} after a forced GC. Prints "LISTENING <port>".
 import process from "node:process";
@@ -12,6 +16,45 @@ interface Peer {
   cork: (fn: () => void) => void;
   out: string[];
   rooms: Set<string>;
+  /** frame-once mode: the raw socket and the prebuilt frames of this turn */
+  write?: (b: Uint8Array) => void;
+  frames?: Uint8Array[];
+}
+
+const FRAME_ONCE = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.BENCH_RAW_MODE === "frame-once";
+const enc = new TextEncoder();
+function wsTextFrame(text: string): Uint8Array {
+  const body = enc.encode(text);
+  const n = body.length;
+  const head = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const out = new Uint8Array(head + n);
+  out[0] = 0x81;
+  if (n < 126) out[1] = n;
+  else if (n < 65536) {
+    out[1] = 126;
+    out[2] = n >> 8;
+    out[3] = n & 255;
+  } else {
+    out[1] = 127;
+    new DataView(out.buffer).setUint32(6, n);
+  }
+  out.set(body, head);
+  return out;
+}
+let prevFrames: Uint8Array[] | undefined;
+let prevBuf: Uint8Array | undefined;
+function batchOf(frames: Uint8Array[]): Uint8Array {
+  if (frames.length === 1) return frames[0];
+  if (prevFrames && prevFrames.length === frames.length && prevFrames.every((f, i) => f === frames[i])) return prevBuf!;
+  const buf = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+  let at = 0;
+  for (const f of frames) {
+    buf.set(f, at);
+    at += f.length;
+  }
+  prevFrames = frames;
+  prevBuf = buf;
+  return buf;
 }
 
 // Flush at the end of the event-loop turn (a macrotask), not in a microtask: Deno and Bun run microtasks after every
@@ -28,6 +71,15 @@ let scheduled = false;
 
 function flush(): void {
   scheduled = false;
+  if (FRAME_ONCE) {
+    for (const p of dirty) {
+      const frames = p.frames!;
+      p.frames = [];
+      p.write!(batchOf(frames));
+    }
+    dirty.clear();
+    return;
+  }
   for (const p of dirty) {
     const batch = p.out;
     p.out = [];
@@ -45,9 +97,17 @@ function onText(p: Peer, text: string): void {
     const members = rooms.get(text.slice(1, bar));
     if (!members) return;
     const payload = text.slice(bar + 1);
-    for (const m of members) {
-      m.out.push(payload);
-      dirty.add(m);
+    if (FRAME_ONCE) {
+      const f = wsTextFrame(payload);
+      for (const m of members) {
+        m.frames!.push(f);
+        dirty.add(m);
+      }
+    } else {
+      for (const m of members) {
+        m.out.push(payload);
+        dirty.add(m);
+      }
     }
     if (!scheduled) {
       scheduled = true;
@@ -134,6 +194,8 @@ if (g.Bun) {
         },
         out: [],
         rooms: new Set(),
+        write: (b) => raw.write(b),
+        frames: [],
       };
       ws.on("message", (data, isBinary) => onText(p, isBinary ? String(data) : data.toString()));
       ws.on("close", () => gone(p));

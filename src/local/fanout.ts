@@ -6,6 +6,7 @@
  */
 import type { Frame } from "../protocol.ts";
 import type { SendOutcome } from "./queue.ts";
+import { nextTurn } from "./_turn.ts";
 
 /**
  * Anything that takes frames (a connection's queue).
@@ -26,11 +27,17 @@ export interface FanoutTarget {
  *
  * @example
  * ```ts
- * const opts: FanoutOptions = { chunkSize: 256, logThreshold: 5000, log: (line) => logger.info(line) };
+ * const opts: FanoutOptions = { turnBudget: 8192, logThreshold: 5000, log: (line) => console.info(line) };
  * ```
  */
 export interface FanoutOptions {
-  /** Members per turn before yielding (default 512). */
+  /**
+   * Hub: work units per event-loop turn before it yields (default 16,384). A delivery to one member costs 1, a
+   * message, join or event 16; the budget is shared by every room and message of the turn, so a burst of any shape
+   * (one huge room, thousands of small ones, many messages) keeps timers and I/O running.
+   */
+  turnBudget?: number;
+  /** {@link fanout} (the standalone helper): members per turn before yielding (default 512). */
   chunkSize?: number;
   /** Rooms with at least this many members get one log line per fanout (default 1000). */
   logThreshold?: number;
@@ -66,10 +73,18 @@ export interface FanoutResult {
   ms: number;
 }
 
-/** Yield to the event loop (a macrotask, so timers and I/O run). */
-export const yieldTurn: () => Promise<void> = typeof (globalThis as { setImmediate?: unknown }).setImmediate === "function"
-  ? () => new Promise((r) => (globalThis as unknown as { setImmediate: (f: () => void) => void }).setImmediate(r))
-  : () => new Promise((r) => setTimeout(r, 0));
+/**
+ * Yield to the event loop (a macrotask, so due timers and I/O run first).
+ *
+ * @example
+ * ```ts
+ * for (const chunk of chunks) {
+ *   work(chunk);
+ *   await yieldTurn();
+ * }
+ * ```
+ */
+export const yieldTurn = (): Promise<void> => new Promise((r) => nextTurn(r));
 
 /**
  * Offer `frame` to every member, `chunkSize` per turn. Members that leave during the walk are skipped; the frame

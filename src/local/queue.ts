@@ -1,10 +1,13 @@
 /**
  * Per-connection outbound queue: a byte budget (UTF-8 bytes of queued frames plus what the transport still buffers),
- * explicit outcomes for every frame, slow-consumer close, and one batched write per tick.
+ * explicit outcomes for every frame, slow-consumer close, and one batched write per event-loop turn: every queue
+ * that took frames in a turn is written once at the start of the next turn (after due I/O), so a burst of messages
+ * to a connection costs one transport write, not one per frame.
  *
  * @module
  */
 import type { Frame } from "../protocol.ts";
+import { nextTurn } from "./_turn.ts";
 
 /**
  * What happened to a frame offered to a connection.
@@ -16,7 +19,7 @@ import type { Frame } from "../protocol.ts";
  * ```
  */
 export type SendOutcome =
-  /** Queued; it will be written in this tick's batch. */
+  /** Queued; it will be written in this turn's batch. */
   | "accepted"
   /** Over the byte budget: not queued. The client sees the seq gap and can resume. */
   | "dropped"
@@ -40,7 +43,7 @@ export type SendOutcome =
  * ```
  */
 export interface FrameSink {
-  /** Write a batch of frames (everything queued this tick, in order). */
+  /** Write a batch of frames (everything queued this turn, in order). */
   write(frames: readonly Frame[]): void;
   /** Close the underlying transport with a code and a reason. */
   close(code: number, reason: string): void;
@@ -100,25 +103,30 @@ export class OutboundQueue {
   readonly #now: () => number;
   #pending: Frame[] = [];
   #pendingBytes = 0;
-  #coalesce = new Map<string, number>();
+  /** Transport bytes as last read (after each write; re-read before any drop): one read per batch, not per frame. */
+  #sinkBytes = 0;
+  #coalesce: Map<string, number> | undefined;
   #scheduled = false;
   #closed = false;
   #overSince: number | undefined;
   #slowTimer: ReturnType<typeof setTimeout> | undefined;
-  readonly #lastSeq = new Map<string, number>();
+  /** Last seq per room: the first room inline (most connections are in one), others in a map made on demand. */
+  #room0: string | undefined;
+  #seq0 = 0;
+  #rooms: Map<string, number> | undefined;
   /** Called once when the queue closes (by `close()` or as a slow consumer). */
   onClose: ((code: number, reason: string) => void) | undefined;
 
   /** A queue that writes to `sink`. */
   constructor(sink: FrameSink, opts: QueueOptions = {}) {
     this.#sink = sink;
-    this.#opts = { ...DEFAULT_QUEUE, ...stripUndefined(opts) };
+    this.#opts = resolved(opts);
     this.#now = opts.now ?? Date.now;
   }
 
   /** Queued bytes plus what the transport still buffers. */
   get bufferedBytes(): number {
-    return this.#pendingBytes + (this.#sink.bufferedAmount?.() ?? 0);
+    return this.#pendingBytes + this.#readSink();
   }
 
   /** True once the queue closed (by `close()` or as a slow consumer); later sends return `"closed"`. */
@@ -128,28 +136,36 @@ export class OutboundQueue {
 
   /** Highest seq accepted for `room` on this connection. */
   lastSeq(room: string): number | undefined {
-    return this.#lastSeq.get(room);
+    return room === this.#room0 ? this.#seq0 : this.#rooms?.get(room);
   }
 
   /** Set the seq this connection is known to have for `room` (e.g. after a resume). */
   setLastSeq(room: string, seq: number): void {
-    this.#lastSeq.set(room, seq);
+    if (room === this.#room0) this.#seq0 = seq;
+    else if (this.#room0 === undefined) {
+      this.#room0 = room;
+      this.#seq0 = seq;
+      this.#rooms?.delete(room);
+    } else (this.#rooms ??= new Map()).set(room, seq);
   }
 
   /** Forget a room's seq (after leave). */
   forgetRoom(room: string): void {
-    this.#lastSeq.delete(room);
+    if (room === this.#room0) this.#room0 = undefined;
+    else this.#rooms?.delete(room);
   }
 
   /** Offer a frame; never throws, never blocks. */
   send(f: Frame, binary = false): SendOutcome {
     if (this.#closed) return "closed";
-    if (f.room !== undefined && f.seq !== undefined) {
-      const last = this.#lastSeq.get(f.room);
+    const room = f.room;
+    if (room !== undefined && f.seq !== undefined) {
+      const last = room === this.#room0 ? this.#seq0 : this.#rooms?.get(room);
       if (last !== undefined && f.seq <= last) return "stale";
     }
-    if (f.coalesceKey !== undefined) {
-      const at = this.#coalesce.get(f.coalesceKey);
+    const key = f.coalesceKey;
+    if (key !== undefined && this.#coalesce !== undefined) {
+      const at = this.#coalesce.get(key);
       if (at !== undefined) {
         this.#pendingBytes += f.bytes - this.#pending[at].bytes;
         this.#pending[at] = f;
@@ -157,38 +173,42 @@ export class OutboundQueue {
       }
     }
     const budget = binary ? this.#opts.binaryBudgetBytes : this.#opts.budgetBytes;
-    if (this.bufferedBytes + f.bytes > budget) {
+    if (this.#pendingBytes + this.#sinkBytes + f.bytes > budget && !this.#fits(f.bytes, budget)) {
       this.#overBudget();
       return this.#closed ? "closed" : "dropped";
     }
-    if (f.coalesceKey !== undefined) this.#coalesce.set(f.coalesceKey, this.#pending.length);
+    if (key !== undefined) (this.#coalesce ??= new Map()).set(key, this.#pending.length);
     this.#pending.push(f);
     this.#pendingBytes += f.bytes;
-    if (f.room !== undefined && f.seq !== undefined) this.#lastSeq.set(f.room, f.seq);
+    if (room !== undefined && f.seq !== undefined) {
+      if (room === this.#room0) this.#seq0 = f.seq;
+      else this.setLastSeq(room, f.seq);
+    }
     if (!this.#scheduled) {
       this.#scheduled = true;
-      queueMicrotask(() => this.flush());
+      scheduleFlush(this);
     }
     return "accepted";
   }
 
-  /** Write everything queued now, in one batch. Called automatically once per tick. */
+  /** Write everything queued now, in one batch. Called automatically once per event-loop turn. */
   flush(): void {
     this.#scheduled = false;
     if (this.#closed || this.#pending.length === 0) return;
     const batch = this.#pending;
     this.#pending = [];
     this.#pendingBytes = 0;
-    this.#coalesce.clear();
+    this.#coalesce = undefined;
     try {
       this.#sink.write(batch);
     } catch {
       this.close(1011, "write failed");
       return;
     }
+    const buffered = this.#readSink();
     // Recovered only below half the budget: small frames that still squeeze in under a full budget must not keep
     // resetting the slow-consumer deadline of a consumer that has stopped reading.
-    if (this.#overSince !== undefined && this.bufferedBytes <= this.#opts.budgetBytes * 0.5) this.#clearOver();
+    if (this.#overSince !== undefined && buffered <= this.#opts.budgetBytes * 0.5) this.#clearOver();
   }
 
   /** Close the queue and the transport; pending frames are discarded. Idempotent. */
@@ -198,6 +218,7 @@ export class OutboundQueue {
     this.#clearOver();
     this.#pending = [];
     this.#pendingBytes = 0;
+    this.#coalesce = undefined;
     try {
       this.#sink.close(code, reason);
     } catch { /* transport already gone */ }
@@ -208,6 +229,26 @@ export class OutboundQueue {
   end(code = 1000, reason = "closed"): void {
     this.flush();
     this.close(code, reason);
+  }
+
+  /**
+   * Over budget by the cached count: re-read the transport (it only shrinks between our writes), and if what is
+   * over is this turn's own batch, write it now: a consumer that keeps up never loses a frame to batching.
+   */
+  #fits(bytes: number, budget: number): boolean {
+    if (this.#pendingBytes + this.#readSink() + bytes <= budget) return true;
+    if (this.#pending.length === 0) return false;
+    this.flush();
+    return !this.#closed && this.#pendingBytes + this.#sinkBytes + bytes <= budget;
+  }
+
+  #readSink(): number {
+    let n = 0;
+    try {
+      n = this.#sink.bufferedAmount?.() ?? 0;
+    } catch { /* transport gone: nothing buffered */ }
+    this.#sinkBytes = n;
+    return n;
   }
 
   #overBudget(): void {
@@ -235,6 +276,31 @@ export class OutboundQueue {
     if (this.#slowTimer !== undefined) clearTimeout(this.#slowTimer);
     this.#slowTimer = undefined;
   }
+}
+
+// One flush pass per turn for every queue that took frames (instead of one scheduled callback per connection).
+let dirty: OutboundQueue[] = [];
+function runFlushes(): void {
+  const batch = dirty;
+  dirty = [];
+  for (let i = 0; i < batch.length; i++) batch[i].flush();
+}
+function scheduleFlush(q: OutboundQueue): void {
+  if (dirty.push(q) === 1) nextTurn(runFlushes);
+}
+
+// Resolved settings are shared by every queue built from the same options object (one per hub or transport).
+const resolvedCache = new WeakMap<QueueOptions, Required<Omit<QueueOptions, "now">>>();
+const DEFAULTS: Required<Omit<QueueOptions, "now">> = { ...DEFAULT_QUEUE };
+function resolved(opts: QueueOptions): Required<Omit<QueueOptions, "now">> {
+  let r = resolvedCache.get(opts);
+  if (!r) {
+    const own = stripUndefined(opts);
+    delete (own as QueueOptions).now;
+    r = Object.keys(own).length === 0 ? DEFAULTS : { ...DEFAULT_QUEUE, ...own };
+    resolvedCache.set(opts, r);
+  }
+  return r;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

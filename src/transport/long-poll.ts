@@ -21,6 +21,7 @@ import type { FrameSink } from "../local/queue.ts";
 import type { Frame } from "../protocol.ts";
 import { randomId } from "../_utf8.ts";
 import type { Connection, TransportOptions } from "./connection.ts";
+import { nextTurn } from "../local/_turn.ts";
 import { frameReceiver } from "./_receiver.ts";
 import { json, joinFrames, jsonError, receivePost } from "./_http.ts";
 
@@ -224,8 +225,9 @@ export class LongPollTransport {
     this.#sessions.set(s.token, s);
     for (const j of joinFrames(url)) void s.receive(j);
     this.#touch(s, true);
-    // The welcome frame is written at the end of this tick; the first answer carries it and the session token.
-    await new Promise((r) => setTimeout(r, 0));
+    // Queues write at the start of the next turn: wait for that write, so the first answer carries the welcome frame
+    // (and what the joins of the URL answered in this turn) with the session token.
+    await new Promise<void>((r) => nextTurn(r));
     return this.#respond(s);
   }
 

@@ -33,6 +33,12 @@ export interface WebSocketLike {
   getBufferedAmount?(): number;
   /** Run several `send`s as one write (cork), when the runtime can: Node's `ws` socket, Bun's `cork`. */
   batch?(sends: () => void): void;
+  /**
+   * The runtime's fast path for a whole batch of frames (one per connection per turn), used instead of `send`
+   * when present. The same `Frame` objects reach every member of a room, so an adapter can build their bytes once
+   * and write them to every socket (see `adapters/`).
+   */
+  writeFrames?(frames: readonly Frame[]): void;
 }
 
 /**
@@ -81,51 +87,71 @@ export interface WebSocketHandlers {
  * ```
  */
 export function webSocketConnection(hub: Hub, socket: WebSocketLike, opts: WebSocketTransportOptions = {}): WebSocketHandlers {
-  const buffered = opts.bufferedAmount ??
-    (() => (typeof socket.getBufferedAmount === "function" ? socket.getBufferedAmount() : socket.bufferedAmount ?? 0));
-  let gone = false;
-  const sink: FrameSink = {
-    write(frames: readonly Frame[]): void {
-      if (gone) return;
-      const sendAll = () => {
+  return new WebSocketSession(hub, socket, opts);
+}
+
+/**
+ * One WebSocket's sink and handlers in one object (no closures per connection: an idle connection costs what it
+ * holds, not a dozen function objects).
+ */
+class WebSocketSession implements FrameSink, WebSocketHandlers {
+  readonly connection: Connection;
+  readonly #socket: WebSocketLike;
+  readonly #buffered: (() => number) | undefined;
+  readonly #receive: (text: string) => Promise<void>;
+  #gone = false;
+
+  constructor(hub: Hub, socket: WebSocketLike, opts: WebSocketTransportOptions) {
+    this.#socket = socket;
+    this.#buffered = opts.bufferedAmount;
+    this.connection = hub.connect(this, { queue: opts.queue, data: opts.data });
+    this.#receive = frameReceiver(hub, this.connection, opts.authorize);
+  }
+
+  write(frames: readonly Frame[]): void {
+    if (this.#gone) return;
+    const socket = this.#socket;
+    if (socket.writeFrames) socket.writeFrames(frames);
+    else if (frames.length > 1 && socket.batch) {
+      socket.batch(() => {
         for (const f of frames) socket.send(f.text);
-      };
-      if (frames.length > 1 && socket.batch) socket.batch(sendAll);
-      else sendAll();
-    },
-    close(code: number, reason: string): void {
-      if (gone) return;
-      gone = true;
-      try {
-        socket.close(code, reason.slice(0, 120));
-      } catch { /* already closing */ }
-    },
-    bufferedAmount: (): number => {
-      try {
-        return buffered();
-      } catch {
-        return 0;
-      }
-    },
-  };
-  const connection = hub.connect(sink, { queue: opts.queue, data: opts.data });
-  const receive = frameReceiver(hub, connection, opts.authorize);
-  return {
-    connection,
-    message(data: unknown): void {
-      const text = messageText(data);
-      const handle = (t: string | undefined) => {
-        if (t === undefined) connection.send(errorFrame(new EdgeplaneError("BAD_FRAME", "frames must be UTF-8 JSON text")));
-        else void receive(t);
-      };
-      if (text instanceof Promise) void text.then(handle, () => handle(undefined));
-      else handle(text);
-    },
-    closed(): void {
-      gone = true;
-      hub.disconnect(connection.id, 1000, "client went away");
-    },
-  };
+      });
+    } else for (const f of frames) socket.send(f.text);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#gone) return;
+    this.#gone = true;
+    try {
+      this.#socket.close(code, reason.slice(0, 120));
+    } catch { /* already closing */ }
+  }
+
+  bufferedAmount(): number {
+    try {
+      if (this.#buffered) return this.#buffered();
+      const socket = this.#socket;
+      return typeof socket.getBufferedAmount === "function" ? socket.getBufferedAmount() : socket.bufferedAmount ?? 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  message(data: unknown): void {
+    const text = messageText(data);
+    if (typeof text === "string") void this.#receive(text);
+    else if (text === undefined) this.#badFrame();
+    else void text.then((t) => (t === undefined ? this.#badFrame() : void this.#receive(t)), () => this.#badFrame());
+  }
+
+  closed(): void {
+    this.#gone = true;
+    this.connection.close(1000, "client went away"); // idempotent: a no-op once the hub closed it
+  }
+
+  #badFrame(): void {
+    this.connection.send(errorFrame(new EdgeplaneError("BAD_FRAME", "frames must be UTF-8 JSON text")));
+  }
 }
 
 /**

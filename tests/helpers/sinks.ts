@@ -2,6 +2,9 @@
 import type { FrameSink } from "../../src/local/queue.ts";
 import type { Frame, ServerFrame } from "../../src/protocol.ts";
 
+/** Resolves at the start of the next event-loop turn: after the queues' end-of-turn flush scheduled before it. */
+export const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
 export class RecordingSink implements FrameSink {
   frames: ServerFrame[] = [];
   texts: string[] = [];
