@@ -155,17 +155,16 @@ const ID_MEMORY = 8192;
  *
  * @example
  * ```ts
- * import { createServer } from "node:http";
  * import nodeAdapter from "crossws/adapters/node";
  * import { connectNats, NatsExchange } from "edgeplane";
  * import { edgeplaneSync } from "edgeplane/crossws";
  *
- * const exchange = new NatsExchange(await connectNats({ servers: process.env.NATS_URL ?? "nats://127.0.0.1:4222" }));
+ * const exchange = new NatsExchange(await connectNats({ servers: "nats://127.0.0.1:4222" }));
  * await exchange.ready();
  * const sync = edgeplaneSync(exchange, { channel: "chat" });
  * const ws = nodeAdapter({ sync, hooks: { open: (peer) => peer.subscribe("lobby"), message: (peer, msg) => peer.publish("lobby", msg.text()) } });
  * await sync.ready();
- * createServer((_req, res) => res.end("ok")).on("upgrade", ws.handleUpgrade).listen(3000);
+ * // then hand your HTTP server's upgrades to it: server.on("upgrade", (req, socket, head) => ws.handleUpgrade(req, socket, head))
  * ```
  */
 export function edgeplaneSync(exchange: Exchange, options: EdgeplaneSyncOptions): EdgeplaneSync {
