@@ -106,3 +106,25 @@ describe("room order: a restarted counter that reaches exactly the old position"
     order.close();
   });
 });
+
+describe("room order: a lineage that continues from exactly our position (Redis rebased after losing its data)", () => {
+  it("observe() with base = our position is no restart; the next seqs are delivered as a continuation", async () => {
+    const next = [m(4, 2), m(5, 2)];
+    const h = harness((after) => next.filter((x) => x.seq > after));
+    h.order.position(0, 1);
+    for (const x of [m(1), m(2), m(3)]) h.order.offer(x);
+    h.order.observe(3, 2, 3); // new epoch, counter at 3, and its lineage continued from 3: nothing new, nothing lost
+    h.order.observe(5, 2, 3);
+    await waitUntil(() => h.got.length === 5, "continued");
+    assertEquals(h.got.map((x) => [x.epoch, x.seq]), [[1, 1], [1, 2], [1, 3], [2, 4], [2, 5]]);
+    assertEquals(h.events.map((e) => e.type), ["position"]);
+    // A lineage that started below our position (base 0) at the same counter is still a restart.
+    const r = harness(() => []);
+    r.order.position(0, 1);
+    for (const x of [m(1), m(2), m(3)]) r.order.offer(x);
+    r.order.observe(3, 2, 0);
+    assertEquals(r.events.filter((e) => e.type === "discontinuity").map((e) => e.type === "discontinuity" && [e.afterSeq, e.nextSeq]), [[3, 1]]);
+    h.order.close();
+    r.order.close();
+  });
+});

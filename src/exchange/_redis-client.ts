@@ -2,11 +2,14 @@
 import { EdgeplaneError } from "../errors.ts";
 import type { RedisCommandClient, RedisSubscriberClient } from "./redis.ts";
 
-/** Run one command on either client flavour. */
+/**
+ * Run one command on either client flavour. ioredis is recognised by `call` first: it has a `sendCommand` too, but
+ * one that takes its own `Command` object, not an argument array.
+ */
 export function sendCommand(client: RedisCommandClient, args: string[]): Promise<unknown> {
   const c = client as Record<string, unknown>;
-  if (typeof c.sendCommand === "function") return (c.sendCommand as (a: string[]) => Promise<unknown>).call(client, args);
   if (typeof c.call === "function") return (c.call as (...a: string[]) => Promise<unknown>).call(client, ...args);
+  if (typeof c.sendCommand === "function") return (c.sendCommand as (a: string[]) => Promise<unknown>).call(client, args);
   return Promise.reject(new EdgeplaneError("BAD_OPTION", "redis client has neither sendCommand() nor call()"));
 }
 

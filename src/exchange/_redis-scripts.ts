@@ -39,26 +39,40 @@ end
 `;
 
 /**
- * PUBLISH. KEYS: gen, sealed, room, hist, id. ARGV: knownGen, body ('{' + envelope JSON), channel, histMax, idTtl,
- * knownSeq, knownEpoch. Returns {'ok', seq, ts, epoch} | {'dup', 'seq:ts:epoch'} | {'sealed', authority}.
+ * Shared helper (after ENSURE_GEN): `rebase(room, ks, ke, kts)` with the highest seq (and its epoch, and the highest
+ * timestamp) the calling node has seen in the room. A counter below it means Redis lost the room's data (restarted
+ * empty, flushed, restored an older copy): the room continues at ks + 1 instead of handing out seqs again, under an
+ * epoch above the known one, with `base` = ks (nothing at or below it is held: asking history for it is a Gap, so a
+ * subscriber that missed messages before the loss gets a discontinuity for exactly those). Every script a node runs
+ * for a room carries its knowledge, so the first node to touch a room after the loss restores it, and each later one
+ * raises it to what it saw.
  */
-export const PUBLISH_LUA = `${ENSURE_GEN}${TRIM_HISTORY}
+const REBASE = `
+local function rebase(room, ks, ke, kts)
+  if ks <= 0 then return end
+  local st = redis.call('HMGET', room, 'seq', 'epoch', 'ts')
+  if ks <= tonumber(st[1] or '0') then return end
+  local ep = math.max(tonumber(st[2] or '0'), gen, ke + 1)
+  redis.call('HSET', room, 'seq', string.format('%d', ks), 'epoch', string.format('%d', ep),
+    'ts', string.format('%d', math.max(tonumber(st[3] or '0'), kts)), 'foreign', '0', 'base', string.format('%d', ks))
+end
+`;
+
+/**
+ * PUBLISH. KEYS: gen, sealed, room, hist, id. ARGV: knownGen, body ('{' + envelope JSON), channel, histMax, idTtl,
+ * knownSeq, knownEpoch, knownTs. Returns {'ok', seq, ts, epoch} | {'dup', 'seq:ts:epoch'} | {'sealed', authority}.
+ */
+export const PUBLISH_LUA = `${ENSURE_GEN}${TRIM_HISTORY}${REBASE}
 -- A known id answers with its seq even after a seal: a retried publish must never get a second seq elsewhere.
 local prior = redis.call('GET', KEYS[5])
 if prior then return {'dup', prior} end
 local sealed = redis.call('GET', KEYS[2])
 if sealed then return {'sealed', sealed} end
+rebase(KEYS[3], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]))
 local st = redis.call('HMGET', KEYS[3], 'seq', 'ts', 'epoch', 'foreign')
 local seq = tonumber(st[1] or '0')
 local lastTs = tonumber(st[2] or '0')
 local epoch = tonumber(st[3] or '0')
-local ks = tonumber(ARGV[6])
-local ke = tonumber(ARGV[7])
-if ks > seq and ke >= epoch then
-  -- this node saw a higher seq under this epoch: the counter went backwards (partial restore); new generation
-  gen = math.max(gen, epoch, ke) + 1
-  redis.call('SET', KEYS[1], string.format('%d', gen))
-end
 if st[4] == '1' then epoch = epoch + 1 end
 if epoch < gen then epoch = gen end
 if epoch > gen then redis.call('SET', KEYS[1], string.format('%d', epoch)) end
@@ -130,26 +144,33 @@ return {'kept'}
 `;
 
 /**
- * POSITIONS of rooms. KEYS: gen, sealed, room1..roomN. ARGV: knownGen.
- * Returns {gen, sealed or '', seq1, epoch1, seq2, epoch2, ...}.
+ * POSITIONS of rooms (rebased first with what this node saw). KEYS: gen, sealed, room1..roomN. ARGV: knownGen, then per
+ * room knownSeq, knownEpoch, knownTs. Returns {gen, sealed or '', seq1, epoch1, base1, seq2, ...}: the epoch is the
+ * room's own (of its last seq; the generation for a room Redis holds nothing of), base the seq its current lineage
+ * continued from (0: it counted from 1).
  */
-export const POSITIONS_LUA = `${ENSURE_GEN}
+export const POSITIONS_LUA = `${ENSURE_GEN}${REBASE}
 local out = {string.format('%d', gen), redis.call('GET', KEYS[2]) or ''}
 for i = 3, #KEYS do
-  local st = redis.call('HMGET', KEYS[i], 'seq', 'epoch')
+  local a = 2 + (i - 3) * 3
+  rebase(KEYS[i], tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]))
+  local st = redis.call('HMGET', KEYS[i], 'seq', 'epoch', 'base')
   out[#out + 1] = st[1] or '0'
-  out[#out + 1] = string.format('%d', math.max(tonumber(st[2] or '0'), gen))
+  out[#out + 1] = st[1] and (st[2] or '0') or string.format('%d', gen)
+  out[#out + 1] = st[3] or '0'
 end
 return out
 `;
 
 /**
- * HISTORY after a seq. KEYS: gen, room, hist. ARGV: knownGen, afterSeq, limit.
+ * HISTORY after a seq (rebased first with what this node saw). KEYS: gen, room, hist. ARGV: knownGen, afterSeq, limit,
+ * knownSeq, knownEpoch, knownTs.
  * Returns {lastSeq, epoch, {msg...}, floor}: messages with seq > afterSeq (ascending, at most limit) and the highest
  * seq this store can no longer have (evicted by the cap, or below a seed). A missing seq above `floor` is a hole that
  * may still fill (a relay in flight), not a loss.
  */
-export const HISTORY_LUA = `${ENSURE_GEN}
+export const HISTORY_LUA = `${ENSURE_GEN}${REBASE}
+rebase(KEYS[2], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
 local st = redis.call('HMGET', KEYS[2], 'seq', 'epoch', 'trim', 'base')
 local last = st[1] or '0'
 local ep = string.format('%d', math.max(tonumber(st[2] or '0'), gen))

@@ -99,12 +99,16 @@ export class RoomOrder {
     for (const m of early) this.offer(m);
   }
 
-  /** The sequencer says the room is at (seq, epoch): repair a tail gap or detect a lost generation. */
-  observe(seq: number, epoch: number): void {
+  /**
+   * The sequencer says the room is at (seq, epoch): repair a tail gap or detect a lost generation. `base`, when the
+   * sequencer knows it: the seq its current lineage continued from (nothing at or below it was assigned under it).
+   */
+  observe(seq: number, epoch: number, base?: number): void {
     if (!this.#positioned || this.#closed) return;
-    if (epoch > this.epoch && seq <= this.lastSeq) {
+    if (epoch > this.epoch && seq <= this.lastSeq && !(base !== undefined && base >= this.lastSeq)) {
       // The sequencer lost its counter: the new generation starts over; fetch it from its start. (`<=`: a restarted
-      // counter that happens to stand exactly at our old position must not look like "nothing new".)
+      // counter that happens to stand exactly at our old position must not look like "nothing new", unless the
+      // sequencer says its lineage continued from exactly there.)
       this.#restart(epoch, `backplane lost the room's history (epoch ${this.epoch} -> ${epoch})`);
     }
     if (seq > this.lastSeq) {

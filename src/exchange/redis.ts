@@ -13,6 +13,7 @@
 import { createEnvelope, decodeEnvelope, DEFAULT_LIMITS, encodeEnvelope, type Payload, validateRoom } from "../envelope.ts";
 import { EdgeplaneError, isEdgeplaneError } from "../errors.ts";
 import { randomId } from "../_utf8.ts";
+import { RecentMap } from "../_recent-map.ts";
 import type {
   Exchange,
   ExchangeStatus,
@@ -128,6 +129,19 @@ interface Channel {
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
+interface Known {
+  seq: number;
+  epoch: number;
+  ts: number;
+}
+
+/** `k` raised to (seq, epoch, ts): the highest seq wins (a lineage Redis restarted below it is raised above it again). */
+function raised(k: Known | undefined, seq: number, epoch: number, ts: number): Known {
+  if (!k) return { seq, epoch, ts };
+  const higher = seq > k.seq || (seq === k.seq && epoch > k.epoch);
+  return { seq: higher ? seq : k.seq, epoch: higher ? epoch : k.epoch, ts: Math.max(ts, k.ts) };
+}
+
 /**
  * Redis-backed {@link Exchange}.
  *
@@ -153,8 +167,12 @@ export class RedisExchange implements Exchange {
   readonly #onError: (err: unknown) => void;
   readonly #onClose?: () => Promise<void> | void;
   readonly #channels = new Map<string, Channel>();
-  /** Highest (seq, epoch) this node saw per subscribed room: lets Redis notice a counter that went backwards. */
-  readonly #known = new Map<string, { seq: number; epoch: number }>();
+  /**
+   * Highest seq (with its epoch, and the highest timestamp) this node saw per subscribed room, and per room it recently
+   * published to: every script carries it, so a Redis that lost its data continues above it (REBASE).
+   */
+  readonly #known = new Map<string, Known>();
+  readonly #acked = new RecentMap<string, Known>(4096);
   readonly #inflight = new Set<Promise<unknown>>();
   /** Publishes of a room wait for this node's subscriptions of it that are not positioned yet. */
   readonly #gates = new PublishGates();
@@ -228,15 +246,13 @@ export class RedisExchange implements Exchange {
       this.#assertOpen();
     }
     const k = this.#keys(room);
-    const known = this.#known.get(room) ?? { seq: 0, epoch: 0 };
     const res = await this.#eval(PUBLISH_LUA, [k.gen, k.sealed, k.room, k.hist, `${this.prefix}:i:${room}:${env.id}`], [
       String(this.#epoch),
       encodeEnvelope(env),
       k.channel,
       String(this.#historySize),
       String(this.#idTtl),
-      String(known.seq),
-      String(known.epoch),
+      ...this.#knownArgs(room),
     ]) as string[];
     const tag = String(res[0]);
     if (tag === "sealed") {
@@ -249,6 +265,7 @@ export class RedisExchange implements Exchange {
     if (tag === "dup") [seq, timestamp, epoch] = String(res[1]).split(":").map(Number);
     else [seq, timestamp, epoch] = [Number(res[1]), Number(res[2]), Number(res[3])];
     this.#seeEpoch(epoch);
+    this.#acked.set(room, raised(this.#acked.get(room), seq, epoch, timestamp));
     this.#counters.published++;
     return { seq, timestamp, epoch };
   }
@@ -276,7 +293,7 @@ export class RedisExchange implements Exchange {
       const start = opts.fromSeq !== undefined ? Math.max(0, Math.min(opts.fromSeq - 1, pos.seq)) : pos.seq;
       order.position(start, pos.epoch);
       local.release();
-      order.observe(pos.seq, pos.epoch);
+      order.observe(pos.seq, pos.epoch, pos.base);
     }).catch((err) => {
       // Not subscribed yet (Redis down): the next `ready` or sweep resubscribes and positions this room. Until then
       // the gate stays closed, so a publish of this room from this node rejects (typed) rather than go unseen here.
@@ -331,8 +348,14 @@ export class RedisExchange implements Exchange {
   #noteKnown(m: SequencedMessage): void {
     this.#seeEpoch(m.epoch);
     if (!this.#channels.has(this.#keys(m.room).channel)) return;
-    const k = this.#known.get(m.room);
-    if (!k || m.epoch > k.epoch || (m.epoch === k.epoch && m.seq > k.seq)) this.#known.set(m.room, { seq: m.seq, epoch: m.epoch });
+    this.#known.set(m.room, raised(this.#known.get(m.room), m.seq, m.epoch, m.timestamp));
+  }
+
+  /** knownSeq, knownEpoch, knownTs of `room` for a script (what this node saw as a subscriber or a publisher). */
+  #knownArgs(room: string): [string, string, string] {
+    const sub = this.#known.get(room), pub = this.#acked.get(room);
+    const k = pub ? raised(sub, pub.seq, pub.epoch, pub.ts) : sub;
+    return k ? [String(k.seq), String(k.epoch), String(k.ts)] : ["0", "0", "0"];
   }
 
   #decode(text: string): SequencedMessage {
@@ -367,6 +390,7 @@ export class RedisExchange implements Exchange {
       String(this.#epoch),
       String(Math.min(afterSeq, MAX_SAFE)),
       String(this.#historySize),
+      ...this.#knownArgs(room),
     ]) as [unknown, unknown, unknown[], unknown];
     const lastSeq = Number(res[0]);
     const epoch = Number(res[1]);
@@ -538,14 +562,21 @@ export class RedisExchange implements Exchange {
 
   // ---- internals ----
 
-  /** Position (seq, epoch) of rooms; also creates a new generation if Redis lost its data. */
-  async #positions(rooms: string[]): Promise<Array<{ seq: number; epoch: number }>> {
+  /**
+   * Position (seq, epoch, base: where the room's lineage continued from) of rooms, each first raised to what this node
+   * saw; also creates a new generation if Redis lost its data.
+   */
+  async #positions(rooms: string[]): Promise<Array<{ seq: number; epoch: number; base: number }>> {
     const keys = [`${this.prefix}:gen`, `${this.prefix}:sealed`, ...rooms.map((r) => this.#keys(r).room)];
-    const res = await this.#eval(POSITIONS_LUA, keys, [String(this.#epoch)]) as unknown[];
+    const res = await this.#eval(POSITIONS_LUA, keys, [String(this.#epoch), ...rooms.flatMap((r) => this.#knownArgs(r))]) as unknown[];
     this.#seeEpoch(Number(res[0]));
     this.#sealedBy = String(res[1] ?? "");
-    const out: Array<{ seq: number; epoch: number }> = [];
-    for (let i = 0; i < rooms.length; i++) out.push({ seq: Number(res[2 + 2 * i]), epoch: Number(res[3 + 2 * i]) });
+    const out: Array<{ seq: number; epoch: number; base: number }> = [];
+    for (let i = 0; i < rooms.length; i++) {
+      const seq = Number(res[2 + 3 * i]), epoch = Number(res[3 + 3 * i]), base = Number(res[4 + 3 * i]);
+      out.push({ seq, epoch, base });
+      if (seq > 0 && this.#channels.has(this.#keys(rooms[i]).channel)) this.#known.set(rooms[i], raised(this.#known.get(rooms[i]), seq, epoch, 0));
+    }
     return out;
   }
 
@@ -573,7 +604,7 @@ export class RedisExchange implements Exchange {
             s.order.position(pos[j].seq, pos[j].epoch);
             s.release();
           }
-          s.order.observe(pos[j].seq, pos[j].epoch);
+          s.order.observe(pos[j].seq, pos[j].epoch, pos[j].base);
         }
       });
     }
