@@ -114,7 +114,11 @@ describe(`Cloudflare Workers in workerd (runner: ${RUNTIME})`, () => {
     for (const s of subs) assertEquals(s.client.transport, s.kind);
     const pub = await rec(wd.urls.app, "ws");
     assertEquals(await within(publishMany(pub.client, room, 1000, { window: 100 }), "publishes"), range(1, 1000));
-    await waitUntil(() => subs.every((s) => s.seqs(room).length >= 1000), "every client got 1,000 messages", 60_000);
+    await waitUntil(
+      () => subs.every((s) => s.seqs(room).length >= 1000),
+      () => `every client got 1,000 messages (${subs.map((s) => `${s.kind}: ${s.seqs(room).length}, state ${s.client.state}, errors ${JSON.stringify(s.errors).slice(0, 200)}`).join("; ")})`,
+      60_000,
+    );
     for (const s of subs) {
       assertEquals(s.rawSeqs.get(room), range(1, 1000), `${s.kind}: frames as received are 1..1000, in order, none twice`);
       assertEquals(s.messages.map((m) => m.data), range(0, 999).map((i) => `m${i}`), `${s.kind}: payloads`);

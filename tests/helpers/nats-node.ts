@@ -25,8 +25,13 @@ export interface NodeProc {
 }
 
 /** Spawn a node process for `runtime` connected to `url`; resolves once its exchange is ready. */
-export async function spawnNode(runtime: Runtime, cfg: { url: string; nodeId: string; prefix: string; opts?: Record<string, unknown> }): Promise<NodeProc> {
+export async function spawnNode(
+  runtime: Runtime,
+  cfg: { url: string; nodeId: string; prefix: string; opts?: Record<string, unknown> },
+  main: string = script,
+): Promise<NodeProc> {
   const json = JSON.stringify(cfg);
+  const script = main;
   const [cmd, args] = runtime === "node"
     ? [bin("tsx"), [script, json]]
     : runtime === "deno"

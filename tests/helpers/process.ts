@@ -109,11 +109,11 @@ export function start(cmd: string, args: string[], opts: { env?: Record<string, 
   return child;
 }
 
-/** Poll `cond` every `intervalMs` until true or `timeoutMs` passes (then throws with `what`). */
-export async function waitUntil(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000, intervalMs = 10): Promise<void> {
+/** Poll `cond` every `intervalMs` until true or `timeoutMs` passes (then throws with `what`, or what it returns then). */
+export async function waitUntil(cond: () => boolean | Promise<boolean>, what: string | (() => string), timeoutMs = 10_000, intervalMs = 10): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${typeof what === "string" ? what : what()}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
