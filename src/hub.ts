@@ -15,7 +15,7 @@ import type { FanoutOptions } from "./local/fanout.ts";
 import { TASK_COST, TurnScheduler } from "./local/_scheduler.ts";
 import { FlushGroup, type FrameSink, OutboundQueue, type QueueOptions, type SendOutcome } from "./local/queue.ts";
 import { Registry } from "./local/registry.ts";
-import { type ClientFrame, errorFrame, type Frame, frame, messageFrame, parseClientFrame } from "./protocol.ts";
+import { ackFrame, type ClientFrame, errorFrame, type Frame, frame, messageFrame, parseClientFrame } from "./protocol.ts";
 import { fromBase64, randomId } from "./_utf8.ts";
 import { Cluster, type ClusterOptions, type ClusterStatus, nodeOfConnection, type PresenceEntry } from "./cluster/cluster.ts";
 import { RESERVED_PREFIX } from "./cluster/_wire.ts";
@@ -182,16 +182,36 @@ export interface DrainResult {
   ms: number;
 }
 
-type Task =
-  | { kind: "msg"; m: SequencedMessage }
-  | { kind: "event"; e: ExchangeEvent }
-  | { kind: "join"; conn: Conn; lastSeq?: number; meta?: unknown; resolve: (r: JoinResult) => void; reject: (e: unknown) => void };
+/** Messages of a large room fanned out together (each member gets them in one write per turn). */
+const MAX_BATCH = 64;
+
+/** An exchange event (discontinuity, …) in the room's order. */
+class EventTask {
+  constructor(readonly e: ExchangeEvent) {}
+}
+
+/** A join in the room's order. */
+class JoinTask {
+  constructor(
+    readonly conn: Conn,
+    readonly lastSeq: number | undefined,
+    readonly meta: unknown,
+    readonly resolve: (r: JoinResult) => void,
+    readonly reject: (e: unknown) => void,
+  ) {}
+}
+
+/** A room's pending work in order: messages as they came (no wrapper object per message), events, joins. */
+type Task = SequencedMessage | EventTask | JoinTask;
 
 /** A message's fanout paused at the end of a turn's budget (rooms larger than what is left of it). */
 interface FanoutCursor {
   members: Iterator<Conn>;
-  frame: Frame;
-  binary: boolean;
+  /** One message, or several consecutive ones of a large room (in seq order), with their binary flags. */
+  frames: Frame[];
+  binaries: boolean[];
+  /** Members reached so far. */
+  reached: number;
   delivered: number;
   dropped: number;
   closed: number;
@@ -367,7 +387,7 @@ export class Hub {
         throw new EdgeplaneError("BAD_OPTION", "lastSeq must be a non-negative integer");
       }
       return new Promise((resolve, reject) => {
-        this.#enqueue(this.#room(room), { kind: "join", conn, lastSeq: opts.lastSeq, meta: opts.meta, resolve, reject });
+        this.#enqueue(this.#room(room), new JoinTask(conn, opts.lastSeq, opts.meta, resolve, reject));
       });
     } catch (err) {
       return Promise.reject(err);
@@ -442,7 +462,7 @@ export class Hub {
       switch (f.t) {
         case "join": {
           validateRoom(f.room);
-          await this.#authorize(conn, f.room, "join");
+          if (this.#opts.authorize) await this.#authorize(conn, f.room, "join");
           await this.join(conn.id, f.room, { lastSeq: f.lastSeq, meta: f.meta });
           return; // the pump sends `joined` before any replayed message
         }
@@ -453,7 +473,7 @@ export class Hub {
         case "pub": {
           validateRoom(f.room);
           if (f.room.startsWith(RESERVED_PREFIX)) throw new EdgeplaneError("BAD_ROOM", `rooms starting with ${RESERVED_PREFIX} are reserved`);
-          await this.#authorize(conn, f.room, "publish");
+          if (this.#opts.authorize) await this.#authorize(conn, f.room, "publish");
           let payload: Payload;
           if (f.data !== undefined) payload = f.data;
           else {
@@ -464,7 +484,7 @@ export class Hub {
             }
           }
           const info = await this.publish(f.room, payload, { id: f.id });
-          conn.send(frame({ t: "ack", ref: f.ref, room: f.room, seq: info.seq, ts: info.timestamp }));
+          conn.send(ackFrame(f.ref, f.room, info.seq, info.timestamp));
           return;
         }
         case "ping":
@@ -670,7 +690,7 @@ export class Hub {
       listeners: new Set(),
       positionWaiters: [],
     };
-    s.unsubscribe = this.exchange.subscribe(name, (m) => this.#enqueue(s, { kind: "msg", m }), {
+    s.unsubscribe = this.exchange.subscribe(name, (m) => this.#enqueue(s, m), {
       onEvent: (e) => {
         if (e.type === "position" && !s.positioned) {
           s.positioned = true;
@@ -678,7 +698,7 @@ export class Hub {
           s.epoch = e.epoch;
           for (const w of s.positionWaiters.splice(0)) w();
           this.#kick(s);
-        } else this.#enqueue(s, { kind: "event", e });
+        } else this.#enqueue(s, new EventTask(e));
       },
     });
     this.#rooms.set(name, s);
@@ -721,9 +741,7 @@ export class Hub {
       if (s.busy || s.head >= s.tasks.length) break;
       const t = s.tasks[s.head++];
       budget -= TASK_COST;
-      if (t.kind === "msg") budget = this.#deliver(s, t.m, budget);
-      else if (t.kind === "event") this.#onEvent(s, t.e);
-      else {
+      if (t instanceof JoinTask) {
         const pending = this.#doJoin(s, t);
         if (pending) {
           s.busy = true;
@@ -733,7 +751,8 @@ export class Hub {
             this.#maybeRelease(s.name);
           });
         }
-      }
+      } else if (t instanceof EventTask) this.#onEvent(s, t.e);
+      else budget = this.#deliver(s, t, budget);
     }
     if (s.head >= s.tasks.length) {
       s.tasks = [];
@@ -747,29 +766,44 @@ export class Hub {
     return budget;
   }
 
-  /** Dedupe, listeners, then fan out to the members within the budget (pausing in a cursor when it runs out). */
-  #deliver(s: RoomState, m: SequencedMessage, budget: number): number {
+  /**
+   * Dedupe and hand the message to the room's listeners; returns its frame, or undefined when it is a duplicate or
+   * nobody on this node is a member.
+   */
+  #take(s: RoomState, m: SequencedMessage): Frame | undefined {
     if (m.room !== s.name || s.ids.has(m.id) || (m.seq <= s.lastSeq && m.epoch <= s.epoch)) {
       this.#counters.duplicatesDropped++;
-      return budget;
+      return undefined;
     }
     s.lastSeq = m.seq;
     if (m.epoch > s.epoch) s.epoch = m.epoch;
     s.ids.set(m.id, m.seq);
     this.#counters.messages++;
-    for (const l of s.listeners) {
-      try {
-        l(m);
-      } catch {
-        this.#counters.listenerErrors++;
+    if (s.listeners.size > 0) {
+      for (const l of s.listeners) {
+        try {
+          l(m);
+        } catch {
+          this.#counters.listenerErrors++;
+        }
       }
     }
-    const members = this.#registry.members(s.name);
-    if (members.size === 0) return budget;
-    const f = messageFrame(m);
+    if (this.#registry.memberCount(s.name) === 0) return undefined;
     this.#counters.framesSerialized++;
-    const binary = typeof m.payload !== "string";
+    return messageFrame(m);
+  }
+
+  /**
+   * Deliver a message to the members within the budget. A room too large for what is left of the budget is fanned
+   * out by a cursor across turns; a large room takes the messages queued right behind this one into the same cursor
+   * (up to {@link MAX_BATCH}), so each member gets them in one write per turn instead of one write per message.
+   */
+  #deliver(s: RoomState, m: SequencedMessage, budget: number): number {
+    const f = this.#take(s, m);
+    if (f === undefined) return budget;
+    const members = this.#registry.members(s.name);
     const size = members.size;
+    const binary = typeof m.payload !== "string";
     if (size <= budget && size < this.#logThreshold) {
       const outcomes = this.#outcomes;
       let accepted = 0;
@@ -781,10 +815,25 @@ export class Hub {
       outcomes.accepted += accepted;
       return budget - size;
     }
+    const frames = [f], binaries = [binary];
+    if (size >= this.#logThreshold) {
+      // Only messages: a join or event behind them keeps its place (it runs after the whole batch is out).
+      while (frames.length < MAX_BATCH && s.head < s.tasks.length) {
+        const next = s.tasks[s.head];
+        if (next instanceof JoinTask || next instanceof EventTask) break;
+        s.head++;
+        budget -= TASK_COST;
+        const g = this.#take(s, next);
+        if (g === undefined) continue;
+        frames.push(g);
+        binaries.push(typeof next.payload !== "string");
+      }
+    }
     const cursor: FanoutCursor = {
       members: members.values(),
-      frame: f,
-      binary,
+      frames,
+      binaries,
+      reached: 0,
       delivered: 0,
       dropped: 0,
       closed: 0,
@@ -795,13 +844,14 @@ export class Hub {
     return this.#fanout(s, cursor, budget);
   }
 
-  /** Offer the cursor's frame to members until the room is done or the budget is spent. */
+  /** Offer the cursor's frames, in order, to each member until the room is done or the budget is spent. */
   #fanout(s: RoomState, c: FanoutCursor, budget: number): number {
-    const { frame: f, binary, members } = c;
+    const { frames, binaries, members } = c;
+    const n = frames.length;
     const outcomes = this.#outcomes;
     let accepted = 0;
     c.turns++;
-    for (; budget > 0; budget--) {
+    while (budget > 0) {
       const next = members.next();
       if (next.done) {
         outcomes.accepted += accepted;
@@ -810,14 +860,19 @@ export class Hub {
         this.#fanoutDone(s, c);
         return budget;
       }
-      const o = next.value.send(f, binary);
-      if (o === "accepted") accepted++;
-      else {
-        outcomes[o]++;
-        c.delivered++;
-        if (o === "dropped") c.dropped++;
-        else if (o === "closed") c.closed++;
+      const conn = next.value;
+      c.reached++;
+      for (let i = 0; i < n; i++) {
+        const o = conn.send(frames[i], binaries[i]);
+        if (o === "accepted") accepted++;
+        else {
+          outcomes[o]++;
+          c.delivered++;
+          if (o === "dropped") c.dropped++;
+          else if (o === "closed") c.closed++;
+        }
       }
+      budget -= n;
     }
     outcomes.accepted += accepted;
     c.delivered += accepted;
@@ -829,11 +884,12 @@ export class Hub {
   }
 
   #fanoutDone(s: RoomState, c: FanoutCursor): void {
-    if (c.delivered < this.#logThreshold) return;
+    if (c.reached < this.#logThreshold) return;
     (this.#opts.fanout?.log ?? this.#log)(
-      `edgeplane fanout room=${JSON.stringify(s.name).slice(0, 80)} members=${c.delivered} ms=${Date.now() - c.started} turns=${c.turns} dropped=${c.dropped} closed=${c.closed}`,
+      `edgeplane fanout room=${JSON.stringify(s.name).slice(0, 80)} members=${c.reached} messages=${c.frames.length} ms=${Date.now() - c.started} turns=${c.turns} dropped=${c.dropped} closed=${c.closed}`,
     );
   }
+
 
   #onEvent(s: RoomState, e: ExchangeEvent): void {
     if (e.type !== "discontinuity") return;
@@ -850,7 +906,7 @@ export class Hub {
   }
 
   /** Handle a join in the room's order; returns a promise only when it must wait for history (a resume). */
-  #doJoin(s: RoomState, t: Extract<Task, { kind: "join" }>): Promise<void> | undefined {
+  #doJoin(s: RoomState, t: JoinTask): Promise<void> | undefined {
     const { conn } = t;
     if (conn.queue.closed) {
       t.reject(new EdgeplaneError("CLOSED", "connection closed before the join completed"));
@@ -874,7 +930,7 @@ export class Hub {
     );
   }
 
-  async #replay(s: RoomState, t: Extract<Task, { kind: "join" }>, from: number, result: JoinResult): Promise<void> {
+  async #replay(s: RoomState, t: JoinTask, from: number, result: JoinResult): Promise<void> {
     const { conn } = t;
     let reason = "";
     try {
@@ -906,7 +962,7 @@ export class Hub {
   }
 
   /** The joining connection becomes a member from the room's current position on. */
-  #admit(s: RoomState, t: Extract<Task, { kind: "join" }>, result: JoinResult): void {
+  #admit(s: RoomState, t: JoinTask, result: JoinResult): void {
     const { conn } = t;
     conn.queue.setLastSeq(s.name, s.lastSeq);
     if (!conn.queue.closed && this.#registry.join(conn.id, s.name)) {

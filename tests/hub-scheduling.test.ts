@@ -85,6 +85,23 @@ describe("hub scheduling: bursts never freeze the event loop", () => {
     await hub.close();
   });
 
+  it("a large room takes a burst in batches: every member gets every message in order, in few writes", async () => {
+    const lines: string[] = [];
+    const hub = new Hub({ log: (l) => lines.push(l) });
+    const sinks = await members(hub, "huge", 2000, true);
+    const b = burst(hub, ["huge"], 300);
+    await b.acks;
+    const atTimer = await b.timer;
+    await waitUntil(() => sinks.every((s) => s.msgs === 300), "2,000 × 300 frames written", 30_000);
+    assert(atTimer < 300, `the timer ran mid-burst (after ${atTimer} of 300 messages)`);
+    for (const s of [sinks[0], sinks[999], sinks[1999]]) assertEquals(s.seqs, Array.from({ length: 300 }, (_, i) => i + 1));
+    const writes = sinks.reduce((n, s) => n + s.writes, 0);
+    assert(writes <= 2000 * 300 / 20, `600,000 frames in ${writes} writes (messages batched per member)`);
+    const logged = lines.filter((l) => l.includes("edgeplane fanout") && l.includes("members=2000"));
+    assertEquals(logged.reduce((n, l) => n + Number(/messages=(\d+)/.exec(l)![1]), 0), 300, "every message logged once, in batches");
+    await hub.close();
+  });
+
   it("a connection that joins mid-burst gets exactly the messages after its join position, in order", async () => {
     const hub = new Hub(quiet);
     const sinks = await members(hub, "big", 400);

@@ -207,3 +207,6 @@ if (g.Bun) {
     console.log(`LISTENING ${typeof a === "object" && a ? a.port : port}`);
   });
 }
+
+// Exit on SIGTERM (the harness stops servers so), so a `--cpu-prof` profile of the baseline is written too.
+process.on("SIGTERM", () => process.exit(0));

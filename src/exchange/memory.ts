@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { createEnvelope, DEFAULT_LIMITS, type Payload, validateRoom } from "../envelope.ts";
+import { createEnvelope, DEFAULT_LIMITS, type EnvelopeLimits, type Payload, validateRoom } from "../envelope.ts";
 import { EdgeplaneError } from "../errors.ts";
 import { randomId } from "../_utf8.ts";
 import { RecentMap } from "../_recent-map.ts";
@@ -76,7 +76,8 @@ export class MemoryBus {
   readonly #limits: HistoryLimits;
   readonly #now: () => number;
   readonly #idCacheSize: number;
-  #queue: Array<() => void> = [];
+  /** FIFO of tasks: a function, or a subscriber followed by the message to deliver to it (two slots, no closure). */
+  #queue: Array<(() => void) | Sub | SequencedMessage> = [];
   #draining = false;
 
   /** A bus with its own rooms; pass it as `bus` to every {@link MemoryExchange} that should share them. */
@@ -107,9 +108,10 @@ export class MemoryBus {
   }
 
   /** @internal Assign seq + timestamp, store, and queue delivery to every subscriber. */
-  sequence(room: string, id: string, origin: string, payload: Payload): SeqInfo {
+  sequence(room: string, id: string, origin: string, payload: Payload, fresh = false): SeqInfo {
     const r = this.room(room);
-    const known = r.ids.get(id);
+    // An id the exchange just made up cannot be a retry: no lookup, and nobody can ask for it again.
+    const known = fresh ? undefined : r.ids.get(id);
     if (known) return known;
     if (this.sealedBy) {
       throw new EdgeplaneError("BACKPLANE_UNAVAILABLE", `sequencing moved to "${this.sealedBy}" (migration)`, { sealedBy: this.sealedBy });
@@ -123,7 +125,7 @@ export class MemoryBus {
     r.lastTs = timestamp;
     const msg: SequencedMessage = { room, seq, timestamp, epoch: r.epoch, id, origin, payload };
     const info = { seq, timestamp, epoch: r.epoch };
-    r.ids.set(id, info);
+    if (!fresh) r.ids.set(id, info);
     this.#emit(r, msg);
     return info;
   }
@@ -135,13 +137,13 @@ export class MemoryBus {
     r.history.push(msg);
     r.delivered = msg.seq;
     r.relayPending.delete(msg.seq);
-    this.enqueue(...Array.from(r.subs, (sub) => () => sub.node.deliver(sub, msg)));
+    this.#deliverAll(r, msg);
     for (let next = r.relayPending.get(r.delivered + 1); next; next = r.relayPending.get(r.delivered + 1)) {
       r.relayPending.delete(next.seq);
       r.history.push(next);
       r.delivered = next.seq;
       const m = next;
-      this.enqueue(...Array.from(r.subs, (sub) => () => sub.node.deliver(sub, m)));
+      this.#deliverAll(r, m);
     }
   }
 
@@ -192,14 +194,33 @@ export class MemoryBus {
    * @internal Run deliveries in FIFO order, never re-entrantly: a subscriber that publishes from inside its callback
    * cannot make others see seq n+1 before seq n.
    */
+  /** Queue `msg` for every subscriber of the room (one task per subscriber, no closure per delivery). */
+  #deliverAll(r: RoomState, msg: SequencedMessage): void {
+    if (r.subs.size === 0) return;
+    for (const sub of r.subs) this.#queue.push(sub, msg);
+    this.#drain();
+  }
+
   enqueue(...tasks: Array<() => void>): void {
     this.#queue.push(...tasks);
+    this.#drain();
+  }
+
+  #drain(): void {
     if (this.#draining) return;
     this.#draining = true;
+    const q = this.#queue;
     try {
-      for (let i = 0; i < this.#queue.length; i++) this.#queue[i]();
+      for (let i = 0; i < q.length; i++) {
+        const t = q[i];
+        if (typeof t === "function") t();
+        else {
+          const sub = t as Sub;
+          sub.node.deliver(sub, q[++i] as SequencedMessage);
+        }
+      }
     } finally {
-      this.#queue = [];
+      q.length = 0;
       this.#draining = false;
     }
   }
@@ -240,23 +261,21 @@ export class MemoryExchange implements Exchange {
   #closed = false;
   readonly #subs = new Set<{ room: string; sub: Sub }>();
   readonly #counters = { published: 0, delivered: 0, subscriberErrors: 0 };
+  readonly #limits: EnvelopeLimits;
 
   /** A node on `opts.bus` (default: a private bus, i.e. a single-process exchange). */
   constructor(opts: MemoryExchangeOptions = {}) {
     this.#bus = opts.bus ?? new MemoryBus(opts);
     this.nodeId = opts.nodeId ?? `mem-${randomId().slice(0, 12)}`;
     this.maxPayloadBytes = opts.maxPayloadBytes ?? DEFAULT_LIMITS.maxPayloadBytes;
+    this.#limits = { ...DEFAULT_LIMITS, maxPayloadBytes: this.maxPayloadBytes };
   }
 
   publish(room: string, payload: Payload, opts: { id?: string } = {}): Promise<SeqInfo> {
     try {
       this.#assertOpen();
-      const env = createEnvelope(room, payload, {
-        origin: this.nodeId,
-        id: opts.id,
-        limits: { ...DEFAULT_LIMITS, maxPayloadBytes: this.maxPayloadBytes },
-      });
-      const info = this.#bus.sequence(room, env.id, env.origin, env.payload);
+      const env = createEnvelope(room, payload, { origin: this.nodeId, id: opts.id, limits: this.#limits });
+      const info = this.#bus.sequence(room, env.id, env.origin, env.payload, opts.id === undefined);
       this.#counters.published++;
       return Promise.resolve(info);
     } catch (err) {
