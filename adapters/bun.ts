@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { upgradeWebSocket as bunUpgradeWebSocket, websocket } from "hono/bun";
+import { upgradeWebSocket as leanUpgradeWebSocket, websocket } from "./_bun-upgrade.ts";
 import {
   announce, DEFAULT_MAX_WS_PAYLOAD, drainOnSignals,
   type Drainable,
@@ -43,7 +43,7 @@ declare const Bun: {
  * const rt = edgeplaneRoutes(hub, { upgradeWebSocket });
  * ```
  */
-export const upgradeWebSocket: UpgradeWebSocket = bunUpgradeWebSocket as UpgradeWebSocket;
+export const upgradeWebSocket: UpgradeWebSocket = leanUpgradeWebSocket;
 
 /**
  * Listen on Bun.

@@ -18,6 +18,7 @@
  * @module
  */
 import { importPeer } from "../src/_peer.ts";
+import { handleUpgrade, upgradeWebSocket as leanUpgradeWebSocket } from "./_node-upgrade.ts";
 import {
   announce, DEFAULT_MAX_WS_PAYLOAD, drainOnSignals,
   type Drainable,
@@ -34,7 +35,7 @@ export type { Drainable, FetchApp, Served, ServeOptions, UpgradeWebSocket };
 // Optional peer dependencies of this entry point: loaded here so a missing one fails with MISSING_DEPENDENCY naming
 // it (`npm install @hono/node-server ws`), instead of a link error; the rest of edgeplane never needs them.
 const PEERS = ["@hono/node-server", "ws"];
-const { serve: honoServe, upgradeWebSocket: nodeUpgradeWebSocket } = await importPeer(
+const { serve: honoServe } = await importPeer(
   "@hono/node-server",
   "edgeplane/adapters/node",
   () => import("@hono/node-server"),
@@ -50,7 +51,7 @@ const { WebSocketServer } = await importPeer("ws", "edgeplane/adapters/node", ()
  * const rt = edgeplaneRoutes(hub, { upgradeWebSocket });
  * ```
  */
-export const upgradeWebSocket: UpgradeWebSocket = nodeUpgradeWebSocket;
+export const upgradeWebSocket: UpgradeWebSocket = leanUpgradeWebSocket;
 
 /**
  * Listen on Node. Resolves once listening.
@@ -65,7 +66,7 @@ export function serve(app: FetchApp, opts: ServeOptions = {}): Promise<Served> {
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes ?? DEFAULT_MAX_WS_PAYLOAD });
   return new Promise((resolve, reject) => {
     const server = honoServe(
-      { fetch: app.fetch, port: resolvePort(opts.port, process.env.PORT), hostname, websocket: { server: wss } },
+      { fetch: app.fetch, port: resolvePort(opts.port, process.env.PORT), hostname },
       (info) => {
         const url = urlOf(hostname, info.port);
         announce(opts, url);
@@ -80,6 +81,8 @@ export function serve(app: FetchApp, opts: ServeOptions = {}): Promise<Served> {
         resolve({ url, port: info.port, close });
       },
     );
+    // Upgrades go through the app (routing, middleware, checks), then to `ws` without keeping the request alive.
+    server.on("upgrade", handleUpgrade(app.fetch, wss));
     server.once("error", reject);
   });
 }

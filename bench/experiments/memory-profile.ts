@@ -56,7 +56,7 @@ for (const kind of ["raw", "edgeplane"] as const) {
   await sleep(1000);
   await getJson(`${s.http}/mem`);
   const b = await snapshot(s.child.pid, `${kind}-after`);
-  const rows = diffPer(heapGroups(a), heapGroups(b), n, 18);
+  const rows = diffPer(heapGroups(a), heapGroups(b), n, Number(process.env.GROUPS ?? 18));
   const total = rows.reduce((x, r) => x + r.bytes, 0);
   console.log(`\n${kind}: heap growth per idle connection (top groups, ${Math.round(total)} B shown)`);
   for (const r of rows) console.log(`  ${Math.round(r.bytes).toString().padStart(6)} B  ${r.count.toFixed(2).padStart(6)} objs  ${r.name.slice(0, 90)}`);

@@ -15,12 +15,12 @@ const children = new Set<Child>();
 export const profiled = new Map<number, string>();
 
 /** Command line that runs a TypeScript file on a runtime (GC exposed for memory readings). */
-export function commandFor(rt: Runtime, file: string, extra: string[] = []): [string, string[]] {
+export function commandFor(rt: Runtime, file: string, extra: string[] = [], v8Flags: string[] = []): [string, string[]] {
   switch (rt) {
     case "node":
-      return ["node", ["--expose-gc", "--import", "tsx", ...extra, file]];
+      return ["node", ["--expose-gc", ...v8Flags, "--import", "tsx", ...extra, file]];
     case "deno":
-      return [join(BIN, "deno"), ["run", "-A", "--no-check", "--v8-flags=--expose-gc", ...extra, file]];
+      return [join(BIN, "deno"), ["run", "-A", "--no-check", `--v8-flags=${["--expose-gc", ...v8Flags].join(",")}`, ...extra, file]];
     case "bun":
       return [join(BIN, "bun"), ["run", ...extra, file]];
   }
@@ -65,8 +65,14 @@ export interface Server {
 }
 
 /** Start a bench server file (bench/servers/<name>.ts) on a runtime; resolves once it prints LISTENING. */
-export async function startServer(rt: Runtime, name: "raw" | "edgeplane" | "socketio", env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Server> {
-  const [cmd, args] = commandFor(rt, join(ROOT, "bench", "servers", `${name}.ts`), rt === "node" ? nodeArgs : []);
+export async function startServer(
+  rt: Runtime,
+  name: "raw" | "edgeplane" | "socketio",
+  env: Record<string, string> = {},
+  nodeArgs: string[] = [],
+  v8Flags: string[] = [],
+): Promise<Server> {
+  const [cmd, args] = commandFor(rt, join(ROOT, "bench", "servers", `${name}.ts`), rt === "node" ? nodeArgs : [], v8Flags);
   const child = spawnTracked(cmd, args, { BENCH_PORT: "0", ...env });
   if (rt === "node" && nodeArgs.length) profiled.set(child.pid, `${name} server ${env.BENCH_EXCHANGE ?? "memory"} ${env.BENCH_NODE_ID ?? ""}`.trim());
   const m = await child.waitFor(/LISTENING (\d+)/, 60_000);

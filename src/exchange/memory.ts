@@ -190,10 +190,6 @@ export class MemoryBus {
     return Array.isArray(h) && h.length > 0 && h[0].seq === seq ? h[0] : undefined;
   }
 
-  /**
-   * @internal Run deliveries in FIFO order, never re-entrantly: a subscriber that publishes from inside its callback
-   * cannot make others see seq n+1 before seq n.
-   */
   /** Queue `msg` for every subscriber of the room (one task per subscriber, no closure per delivery). */
   #deliverAll(r: RoomState, msg: SequencedMessage): void {
     if (r.subs.size === 0) return;
@@ -201,6 +197,10 @@ export class MemoryBus {
     this.#drain();
   }
 
+  /**
+   * @internal Run deliveries in FIFO order, never re-entrantly: a subscriber that publishes from inside its callback
+   * cannot make others see seq n+1 before seq n.
+   */
   enqueue(...tasks: Array<() => void>): void {
     this.#queue.push(...tasks);
     this.#drain();
