@@ -13,7 +13,7 @@ import { isGap } from "./exchange/exchange.ts";
 import { MemoryExchange } from "./exchange/memory.ts";
 import type { FanoutOptions } from "./local/fanout.ts";
 import { TASK_COST, TurnScheduler } from "./local/_scheduler.ts";
-import { type FrameSink, OutboundQueue, type QueueOptions, type SendOutcome } from "./local/queue.ts";
+import { FlushGroup, type FrameSink, OutboundQueue, type QueueOptions, type SendOutcome } from "./local/queue.ts";
 import { Registry } from "./local/registry.ts";
 import { type ClientFrame, errorFrame, type Frame, frame, messageFrame, parseClientFrame } from "./protocol.ts";
 import { fromBase64, randomId } from "./_utf8.ts";
@@ -222,8 +222,8 @@ interface RoomState {
 class Conn implements HubConnection {
   readonly queue: OutboundQueue;
   data: unknown = undefined;
-  constructor(readonly id: string, readonly hub: Hub, readonly registry: Registry<Conn>, sink: FrameSink, opts?: QueueOptions) {
-    this.queue = new OutboundQueue(sink, opts);
+  constructor(readonly id: string, readonly hub: Hub, readonly registry: Registry<Conn>, sink: FrameSink, opts: QueueOptions | undefined, flushes: FlushGroup) {
+    this.queue = new OutboundQueue(sink, opts, flushes);
   }
   send(f: Frame, binary?: boolean): SendOutcome {
     return this.queue.send(f, binary);
@@ -279,6 +279,8 @@ export class Hub {
   };
   readonly #outcomes: Record<SendOutcome, number> = { accepted: 0, dropped: 0, coalesced: 0, closed: 0, stale: 0 };
   readonly #scheduler: TurnScheduler<RoomState>;
+  /** This hub's connections flush together; never with another hub's (Durable Objects share a Workers isolate). */
+  readonly #flushes = new FlushGroup();
   readonly #mergedQueue = new WeakMap<QueueOptions, QueueOptions>();
 
   /** A hub on `opts.exchange` (default: a private {@link MemoryExchange}). */
@@ -317,7 +319,7 @@ export class Hub {
     this.#assertOpen();
     if (this.#draining) throw new EdgeplaneError("CLOSED", "hub is draining; connect to another node");
     // `<nodeId>~<random>`: any node can tell where a connection lives (sendTo, ask).
-    const conn = new Conn(opts.id ?? `${this.nodeId}~${randomId().slice(0, 20)}`, this, this.#registry, sink, this.#queueOptions(opts.queue));
+    const conn = new Conn(opts.id ?? `${this.nodeId}~${randomId().slice(0, 20)}`, this, this.#registry, sink, this.#queueOptions(opts.queue), this.#flushes);
     conn.data = opts.data;
     this.#registry.add(conn.id, conn);
     conn.queue.onClose = (code) => {

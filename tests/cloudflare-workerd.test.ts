@@ -36,6 +36,16 @@ const CONTRACT_CONFIG: WranglerConfig = {
   migrations: [{ tag: "v1", new_sqlite_classes: ["ContractRoom", "ContractRunner"] }],
 };
 
+/** Bound a step that has no timeout of its own, so a broken Worker fails the test instead of hanging the run. */
+async function within<T>(p: Promise<T>, what: string, ms = 60_000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 describe(`Cloudflare Workers in workerd (runner: ${RUNTIME})`, () => {
   let dir: string;
   let wd: Workerd;
@@ -87,7 +97,7 @@ describe(`Cloudflare Workers in workerd (runner: ${RUNTIME})`, () => {
 
   for (const suite of ["exchange", "broadcast"]) {
     it(`${suite} contract suite inside workerd on the Durable Object exchange`, async () => {
-      const res = await fetch(`${wd.urls.contract}/run?suite=${suite}`);
+      const res = await fetch(`${wd.urls.contract}/run?suite=${suite}`, { signal: AbortSignal.timeout(120_000) });
       const body = await res.json() as { suite: string; results: Array<{ name: string; ok: boolean; error?: string; skipped?: string }> };
       assertEquals(res.status, 200, JSON.stringify(body));
       assert(body.results.length >= 4, `ran ${body.results.length} cases`);
@@ -100,10 +110,10 @@ describe(`Cloudflare Workers in workerd (runner: ${RUNTIME})`, () => {
   it("clients over ws, sse and long-poll through the Worker each get 1,000 messages in seq order, none twice", async () => {
     const room = "fanout";
     const subs = await Promise.all(KINDS.map((k) => rec(wd.urls.app, k)));
-    await Promise.all(subs.map((s) => s.client.join(room)));
+    await within(Promise.all(subs.map((s) => s.client.join(room))), "joins");
     for (const s of subs) assertEquals(s.client.transport, s.kind);
     const pub = await rec(wd.urls.app, "ws");
-    assertEquals(await publishMany(pub.client, room, 1000, { window: 100 }), range(1, 1000));
+    assertEquals(await within(publishMany(pub.client, room, 1000, { window: 100 }), "publishes"), range(1, 1000));
     await waitUntil(() => subs.every((s) => s.seqs(room).length >= 1000), "every client got 1,000 messages", 60_000);
     for (const s of subs) {
       assertEquals(s.rawSeqs.get(room), range(1, 1000), `${s.kind}: frames as received are 1..1000, in order, none twice`);
@@ -125,8 +135,8 @@ describe(`Cloudflare Workers in workerd (runner: ${RUNTIME})`, () => {
       seen.add(node);
     }
     assertEquals([...seen].sort(), ["hub-0", "hub-1"]);
-    await Promise.all(subs.map((s) => s.client.join(room)));
-    await Promise.all(subs.map((s, i) => publishMany(s.client, room, 100, { payload: (k) => `s${i}-${k}` })));
+    await within(Promise.all(subs.map((s) => s.client.join(room))), "joins");
+    await within(Promise.all(subs.map((s, i) => publishMany(s.client, room, 100, { payload: (k) => `s${i}-${k}` }))), "publishes");
     await waitUntil(() => subs.every((s) => s.seqs(room).length >= 200), "both shards got 200", 30_000);
     const ids = (r: Recorder) => r.messages.filter((m) => m.room === room).map((m) => `${m.seq}:${m.id}`);
     assertEquals(subs[0].seqs(room), range(1, 200));
@@ -139,9 +149,9 @@ describe(`Cloudflare Workers in workerd (runner: ${RUNTIME})`, () => {
     for (const kind of KINDS) {
       const room = `drop-${kind}`;
       const sub = await rec(proxy.url, kind);
-      await sub.client.join(room);
+      await within(sub.client.join(room), "join");
       const pub = await rec(wd.urls.app, "ws");
-      await publishMany(pub.client, room, 50);
+      await within(publishMany(pub.client, room, 50), "publishes");
       await waitUntil(() => sub.seqs(room).length >= 50, `${kind}: first 50`);
       // Cut every connection and refuse new ones until the client has noticed (a network failure, not a pooled
       // connection the runtime's fetch would silently replace); 51..100 are published while it is cut off.
@@ -150,7 +160,7 @@ describe(`Cloudflare Workers in workerd (runner: ${RUNTIME})`, () => {
       });
       proxy.outage(true);
       assert(proxy.killAll() >= 1, "cut the client's connection");
-      await publishMany(pub.client, room, 50, { from: 50 });
+      await within(publishMany(pub.client, room, 50, { from: 50 }), "publishes");
       await waitUntil(() => sub.seqs(room).length >= 100, `${kind}: resumed to 100`, 30_000);
       assertEquals(sub.seqs(room), range(1, 100), `${kind}: no gap, no duplicate`);
       assert(sub.welcomes >= 2, `${kind}: reconnected (${sub.welcomes} welcomes)`);
@@ -162,7 +172,7 @@ describe(`Cloudflare Workers in workerd (runner: ${RUNTIME})`, () => {
   it("bad input through the Worker gets typed error frames; the hub object keeps serving others", async () => {
     const room = "bad-input";
     const good = await rec(wd.urls.app, "sse");
-    await good.client.join(room);
+    await within(good.client.join(room), "join");
     const WS = await webSocketClass();
     const ws = new WS(`${wd.urls.app.replace("http", "ws")}/ws`);
     const frames: Array<Record<string, unknown>> = [];
@@ -184,7 +194,7 @@ describe(`Cloudflare Workers in workerd (runner: ${RUNTIME})`, () => {
     assertEquals(frames.filter((f) => f.t === "error").map((f) => String(f.code)).sort(), hostile.map(([, code]) => code).sort());
     // Rooms that look like wildcards or prototype keys are plain, isolated rooms.
     const odd = await rec(wd.urls.app, "ws");
-    await Promise.all(["__proto__", "*", ">", "a b"].map((r) => odd.client.join(r)));
+    await within(Promise.all(["__proto__", "*", ">", "a b"].map((r) => odd.client.join(r))), "joins");
     for (const r of ["__proto__", "*", ">", "a b"]) await odd.client.publish(r, `to ${r}`);
     await waitUntil(() => odd.messages.length >= 4, "odd rooms delivered");
     assertEquals(odd.messages.map((m) => `${m.room}=${m.data}`), ["__proto__", "*", ">", "a b"].map((r) => `${r}=to ${r}`));
@@ -199,7 +209,7 @@ describe(`Cloudflare Workers in workerd (runner: ${RUNTIME})`, () => {
     await internal.body?.cancel();
     // The hub object still serves: the good client gets what follows, and the raw socket is still open.
     const pub = await rec(wd.urls.app, "ws");
-    assertEquals((await publishMany(pub.client, room, 10)).length, 10);
+    assertEquals((await within(publishMany(pub.client, room, 10), "publishes")).length, 10);
     await waitUntil(() => good.seqs(room).length >= 10, "good client keeps receiving");
     assertEquals(good.seqs(room), range(1, 10));
     assertEquals(good.errors, []);
@@ -210,14 +220,14 @@ describe(`Cloudflare Workers in workerd (runner: ${RUNTIME})`, () => {
   it("restart workerd with persistent Durable Object storage: seqs continue above the old ones, history replays", async () => {
     const room = "persist";
     const a = await rec(wd.urls.app, "ws");
-    await a.client.join(room);
-    assertEquals(await publishMany(a.client, room, 40), range(1, 40));
+    await within(a.client.join(room), "join");
+    assertEquals(await within(publishMany(a.client, room, 40), "publishes"), range(1, 40));
     await waitUntil(() => a.seqs(room).length >= 40, "40 before restart");
     await wd.restart(); // SIGTERM by PID: every object gone, storage on disk
     // A client that saw up to 25 resumes after the restart: the room object replays 26..40 from storage.
     const b = await rec(wd.urls.app, "sse");
     await opened(b);
-    await b.client.join(room, { lastSeq: 25 });
+    await within(b.client.join(room, { lastSeq: 25 }), "resume join");
     await waitUntil(() => b.seqs(room).length >= 15, "replayed 26..40");
     const next = await b.client.publish(room, "after restart");
     assertEquals(next.seq, 41, "seq continues above the old ones");
@@ -241,8 +251,8 @@ describe(`Cloudflare Workers in workerd (runner: ${RUNTIME})`, () => {
     const unsub = local.subscribe(room, (m) => got.push(m));
     closers.push(unsub);
     const edge = await rec(wd.urls.nats, "ws");
-    await edge.client.join(room);
-    const fromEdge = await publishMany(edge.client, room, 100, { payload: (i) => `edge-${i}` });
+    await within(edge.client.join(room), "join");
+    const fromEdge = await within(publishMany(edge.client, room, 100, { payload: (i) => `edge-${i}` }), "publishes");
     const fromLocal = await Promise.all(range(0, 99).map((i) => local.publish(room, `local-${i}`)));
     assertEquals([...fromEdge, ...fromLocal.map((x) => x.seq)].sort((x, y) => x - y), range(1, 200));
     await waitUntil(() => got.length >= 200 && edge.seqs(room).length >= 200, "200 on both sides", 30_000);
@@ -276,7 +286,7 @@ describe(`Cloudflare Workers in workerd (runner: ${RUNTIME})`, () => {
       const seen = { edge: [] as ClientMessage[], node: [] as ClientMessage[] };
       edge.on("message", (m) => seen.edge.push(m));
       nodeSide.on("message", (m) => seen.node.push(m));
-      await Promise.all([edge.join(room), nodeSide.join(room)]);
+      await within(Promise.all([edge.join(room), nodeSide.join(room)]), "joins");
       const publish = async (c: EdgeplaneClient, tag: string, n: number) => {
         for (let i = 0; i < n; i++) await c.publish(room, `${tag}-${i}`);
       };
@@ -295,12 +305,12 @@ describe(`Cloudflare Workers in workerd (runner: ${RUNTIME})`, () => {
           }
         }
       };
-      await Promise.all([publish(edge, "edge", 100), publish(nodeSide, "node", 100)]);
+      await within(Promise.all([publish(edge, "edge", 100), publish(nodeSide, "node", 100)]), "publishes");
       await waitUntil(() => seen.edge.length >= 200 && seen.node.length >= 200, "200 on both nodes", 30_000);
       const key = (m: ClientMessage) => `${m.seq}:${m.id}`;
       assertEquals(seen.edge.map(key), seen.node.map(key), "same seq for the same message on the edge hub and the Node node");
       await wd.kill(); // SIGKILL by PID: the edge hub leaves the fleet without a word
-      await publishRetrying(nodeSide, "after", 100);
+      await within(publishRetrying(nodeSide, "after", 100), "publishes after the kill", 90_000);
       const total = seen.node.length;
       assert(total >= 300, `node side saw ${total}`);
       assertEquals(seen.node.map((m) => m.seq), range(1, total));

@@ -155,16 +155,16 @@ const ID_MEMORY = 8192;
  *
  * @example
  * ```ts
- * import { createServer } from "node:http";
  * import nodeAdapter from "crossws/adapters/node";
  * import { connectNats, NatsExchange } from "edgeplane";
  * import { edgeplaneSync } from "edgeplane/crossws";
  *
- * const exchange = new NatsExchange(await connectNats({ servers: process.env.NATS_URL }));
+ * const exchange = new NatsExchange(await connectNats({ servers: "nats://127.0.0.1:4222" }));
+ * await exchange.ready();
  * const sync = edgeplaneSync(exchange, { channel: "chat" });
  * const ws = nodeAdapter({ sync, hooks: { open: (peer) => peer.subscribe("lobby"), message: (peer, msg) => peer.publish("lobby", msg.text()) } });
  * await sync.ready();
- * createServer((_req, res) => res.end("ok")).on("upgrade", ws.handleUpgrade).listen(3000);
+ * // then hand your HTTP server's upgrades to it: server.on("upgrade", (req, socket, head) => ws.handleUpgrade(req, socket, head))
  * ```
  */
 export function edgeplaneSync(exchange: Exchange, options: EdgeplaneSyncOptions): EdgeplaneSync {
@@ -182,7 +182,6 @@ export function edgeplaneSync(exchange: Exchange, options: EdgeplaneSyncOptions)
     shardMismatches: 0,
   };
   const drivers = new Set<Driver>();
-  let created = false;
   let firstCreated!: () => void;
   const firstDriver = new Promise<void>((resolve) => (firstCreated = resolve));
 
@@ -197,7 +196,6 @@ export function edgeplaneSync(exchange: Exchange, options: EdgeplaneSyncOptions)
     }
     const driver = new Driver(ctx.id, exchange, rooms, shards, channel, counters, onDiscontinuity, () => drivers.delete(driver));
     drivers.add(driver);
-    created = true;
     firstCreated();
     return {
       subscribe: (deliver) => driver.subscribe(deliver),
@@ -236,7 +234,7 @@ export function edgeplaneSync(exchange: Exchange, options: EdgeplaneSyncOptions)
     status: (): EdgeplaneSyncStatus => ({
       channel,
       shards,
-      ready: created && drivers.size > 0 && [...drivers].every((d) => d.isLive),
+      ready: drivers.size > 0 && [...drivers].every((d) => d.isLive),
       instances: drivers.size,
       counters: { ...counters },
     }),

@@ -117,8 +117,15 @@ export class OutboundQueue {
   /** Called once when the queue closes (by `close()` or as a slow consumer). */
   onClose: ((code: number, reason: string) => void) | undefined;
 
-  /** A queue that writes to `sink`. */
-  constructor(sink: FrameSink, opts: QueueOptions = {}) {
+  readonly #flushes: FlushGroup;
+
+  /**
+   * A queue that writes to `sink`. Queues of one `flushes` group are flushed together once per turn (default: one
+   * group per process; a hub passes its own, so that in a Workers isolate one Durable Object never runs another's
+   * socket writes).
+   */
+  constructor(sink: FrameSink, opts: QueueOptions = {}, flushes: FlushGroup = SHARED_FLUSHES) {
+    this.#flushes = flushes;
     this.#sink = sink;
     this.#opts = resolved(opts);
     this.#now = opts.now ?? Date.now;
@@ -186,7 +193,7 @@ export class OutboundQueue {
     }
     if (!this.#scheduled) {
       this.#scheduled = true;
-      scheduleFlush(this);
+      this.#flushes.add(this);
     }
     return "accepted";
   }
@@ -278,16 +285,30 @@ export class OutboundQueue {
   }
 }
 
-// One flush pass per turn for every queue that took frames (instead of one scheduled callback per connection).
-let dirty: OutboundQueue[] = [];
-function runFlushes(): void {
-  const batch = dirty;
-  dirty = [];
-  for (let i = 0; i < batch.length; i++) batch[i].flush();
+/**
+ * One flush pass per turn for every queue of the group that took frames (instead of one scheduled callback per
+ * connection).
+ *
+ * @example
+ * ```ts
+ * const group = new FlushGroup();
+ * const q = new OutboundQueue(sink, {}, group);
+ * ```
+ */
+export class FlushGroup {
+  #dirty: OutboundQueue[] = [];
+  readonly #run = (): void => {
+    const batch = this.#dirty;
+    this.#dirty = [];
+    for (let i = 0; i < batch.length; i++) batch[i].flush();
+  };
+
+  /** Flush `q` at the start of the next turn, with the others of this group. */
+  add(q: OutboundQueue): void {
+    if (this.#dirty.push(q) === 1) nextTurn(this.#run);
+  }
 }
-function scheduleFlush(q: OutboundQueue): void {
-  if (dirty.push(q) === 1) nextTurn(runFlushes);
-}
+const SHARED_FLUSHES = new FlushGroup();
 
 // Resolved settings are shared by every queue built from the same options object (one per hub or transport).
 const resolvedCache = new WeakMap<QueueOptions, Required<Omit<QueueOptions, "now">>>();
