@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { admit } from "../../src/transport/admission.ts";
 import { edgeplaneRoutes, type EdgeplaneRoutes, type EdgeplaneRoutesOptions } from "../hono.ts";
 import { EdgeplaneError } from "../../src/errors.ts";
 import type { Exchange } from "../../src/exchange/exchange.ts";
@@ -158,7 +159,7 @@ export function hubObject<Env = any>(opts: HubObjectOptions<Env> = {}): HubObjec
         const prefix = `${shard}.`;
         const routes = edgeplaneRoutes(hub, { ...r, sse: { ...r.sse, tokenPrefix: prefix }, poll: { ...r.poll, tokenPrefix: prefix } });
         const userAuth = r.authorize;
-        const authorize: ConnectionAuthorizer | undefined = userAuth ? (conn, room, action) => userAuth(conn.data as Request, room, action) : undefined;
+        const authorize: ConnectionAuthorizer | undefined = userAuth ? (conn, room, action) => userAuth(conn.data as Request, room, action, conn.identity) : undefined;
         this.#hub = hub;
         return { hub, routes, authorize };
       })();
@@ -169,16 +170,19 @@ export function hubObject<Env = any>(opts: HubObjectOptions<Env> = {}): HubObjec
       return started;
     }
 
-    #webSocket(run: Running, request: Request): Response {
+    async #webSocket(run: Running, request: Request): Promise<Response> {
       if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
         return reply({ error: { code: "BAD_FRAME", message: "expected a WebSocket upgrade" } }, 426);
       }
+      // The same checks as the routes' /ws: origin, authenticate, the hub's connection limits.
+      const a = await admit(run.hub, request, { allowedOrigins: opts.routes?.allowedOrigins, authenticate: opts.routes?.authenticate });
+      if (a instanceof Response) return a;
       const { client, server } = webSocketPair();
       server.accept();
       const h = webSocketConnection(run.hub, {
         send: (t) => server.send(t),
         close: (code, reason) => server.close(code, reason),
-      }, { data: request, queue: opts.routes?.queue, authorize: run.authorize });
+      }, { data: request, queue: opts.routes?.queue, authorize: run.authorize, identity: a.identity });
       server.addEventListener("message", (e) => h.message(e.data));
       server.addEventListener("close", () => h.closed());
       server.addEventListener("error", () => h.closed());
