@@ -111,12 +111,16 @@ export function broadcastTransport(exchange: Exchange, opts: BroadcastTransportO
     isKind: (p: unknown) => p is P,
     onMessage: (payload: P, info: PublishInfo) => void,
   ): BroadcastListener {
+    // Position in the key's order. A higher epoch is a new sequencer generation, which may restart below `last` (a
+    // sequencer that lost the room's history): follow it, as the hub does, rather than drop everything up to `last`.
     let last = 0;
+    let epoch = 0;
     let live!: () => void;
     const ready = new Promise<void>((resolve) => (live = resolve));
     const unsub: Unsubscribe = exchange.subscribe(room(kind, key), (m: SequencedMessage) => {
-      if (m.seq <= last || !isKind(m.payload)) return; // defensive: exchanges already order and dedupe
+      if (m.epoch < epoch || (m.seq <= last && m.epoch === epoch) || !isKind(m.payload)) return; // defensive: exchanges already order and dedupe
       last = m.seq;
+      if (m.epoch > epoch) epoch = m.epoch;
       try {
         onMessage(m.payload, { seq: m.seq, timestamp: m.timestamp });
       } catch (err) {
@@ -126,7 +130,8 @@ export function broadcastTransport(exchange: Exchange, opts: BroadcastTransportO
       onEvent: (e) => {
         if (e.type === "position") live();
         if (e.type === "discontinuity") {
-          last = Math.max(last, e.nextSeq - 1);
+          last = e.epoch > epoch ? e.nextSeq - 1 : Math.max(last, e.nextSeq - 1);
+          if (e.epoch > epoch) epoch = e.epoch;
           opts.onDiscontinuity?.(key, e);
         }
       },

@@ -8,21 +8,19 @@
  */
 import { type Payload, validateRoom } from "./envelope.ts";
 import { EdgeplaneError } from "./errors.ts";
-import type { Exchange, ExchangeEvent, ExchangeStatus, SeqInfo, SequencedMessage, Unsubscribe } from "./exchange/exchange.ts";
-import { isGap } from "./exchange/exchange.ts";
+import type { Exchange, ExchangeStatus, SeqInfo, SequencedMessage, Unsubscribe } from "./exchange/exchange.ts";
 import { MemoryExchange } from "./exchange/memory.ts";
 import type { FanoutOptions } from "./local/fanout.ts";
-import { TASK_COST, TurnScheduler } from "./local/_scheduler.ts";
-import { FlushGroup, type FrameSink, OutboundQueue, type QueueOptions, type SendOutcome } from "./local/queue.ts";
+import { Conn } from "./local/_conn.ts";
+import { FlushGroup, type FrameSink, type QueueOptions, type SendOutcome } from "./local/queue.ts";
 import { Registry } from "./local/registry.ts";
-import { ackFrame, type ClientFrame, errorFrame, type Frame, frame, messageFrame, parseClientFrame } from "./protocol.ts";
-import { fromBase64, randomId } from "./_utf8.ts";
+import { JoinTask, RoomPumps } from "./local/room-pump.ts";
+import { ackFrame, type ClientFrame, errorFrame, type Frame, frame, parseClientFrame } from "./protocol.ts";
+import { fromBase64, randomId, utf8Length } from "./_utf8.ts";
 import { Cluster, type ClusterOptions, type ClusterStatus, nodeOfConnection, type PresenceEntry } from "./cluster/cluster.ts";
 import { RESERVED_PREFIX } from "./cluster/_wire.ts";
-import { RecentMap } from "./_recent-map.ts";
 import { askAuthorize } from "./_authorize.ts";
-import { type Bucket, type ConnectionLimits, identityKey, Limiter, type RefusalCounts, type RequestRefusal } from "./limits.ts";
-import { utf8Length } from "./_utf8.ts";
+import { type ConnectionLimits, identityKey, Limiter, type RefusalCounts, type RequestRefusal } from "./limits.ts";
 
 const NO_QUEUE_OPTIONS: QueueOptions = {};
 /** The hub checks presence meta against its own limit (and counts refusals). */
@@ -198,94 +196,6 @@ export interface DrainResult {
   ms: number;
 }
 
-/** Messages of a large room fanned out together (each member gets them in one write per turn). */
-const MAX_BATCH = 64;
-
-/** An exchange event (discontinuity, …) in the room's order. */
-class EventTask {
-  constructor(readonly e: ExchangeEvent) {}
-}
-
-/** A join in the room's order. */
-class JoinTask {
-  constructor(
-    readonly conn: Conn,
-    readonly lastSeq: number | undefined,
-    readonly meta: unknown,
-    readonly resolve: (r: JoinResult) => void,
-    readonly reject: (e: unknown) => void,
-  ) {}
-}
-
-/** A room's pending work in order: messages as they came (no wrapper object per message), events, joins. */
-type Task = SequencedMessage | EventTask | JoinTask;
-
-/** A message's fanout paused at the end of a turn's budget (rooms larger than what is left of it). */
-interface FanoutCursor {
-  members: Iterator<Conn>;
-  /** One message, or several consecutive ones of a large room (in seq order), with their binary flags. */
-  frames: Frame[];
-  binaries: boolean[];
-  /** Members reached so far. */
-  reached: number;
-  delivered: number;
-  dropped: number;
-  closed: number;
-  turns: number;
-  started: number;
-}
-
-interface RoomState {
-  name: string;
-  unsubscribe: Unsubscribe;
-  positioned: boolean;
-  lastSeq: number;
-  epoch: number;
-  /** Pending tasks from `head` on (a FIFO without shifting). */
-  tasks: Task[];
-  head: number;
-  /** In the hub's run queue. */
-  scheduled: boolean;
-  /** A join is waiting for history; later tasks wait behind it. */
-  busy: boolean;
-  cursor: FanoutCursor | undefined;
-  /** Recently delivered ids → the seq they were delivered at (dedupe window). */
-  ids: RecentMap<string, number>;
-  listeners: Set<(m: SequencedMessage) => void>;
-  positionWaiters: Array<() => void>;
-}
-
-class Conn implements HubConnection, Bucket {
-  readonly queue: OutboundQueue;
-  data: unknown = undefined;
-  identity: unknown = undefined;
-  key: string | undefined = undefined;
-  /** Joins sent by the client and not yet answered (counted against the rooms limit). */
-  pendingJoins = 0;
-  // The publish token bucket (limits.publishRate): numbers, no object per connection or publish.
-  tokens = 0;
-  refilledAt = 0;
-  strikes = 0;
-  constructor(readonly id: string, readonly hub: Hub, readonly registry: Registry<Conn>, sink: FrameSink, opts: QueueOptions | undefined, flushes: FlushGroup) {
-    this.queue = new OutboundQueue(sink, opts, flushes);
-  }
-  send(f: Frame, binary?: boolean): SendOutcome {
-    return this.queue.send(f, binary);
-  }
-  close(code = 1000, reason = "closed"): void {
-    this.queue.close(code, reason);
-  }
-  get bufferedBytes(): number {
-    return this.queue.bufferedBytes;
-  }
-  lastSeq(room: string): number | undefined {
-    return this.queue.lastSeq(room);
-  }
-  get rooms(): ReadonlySet<string> {
-    return this.registry.roomsOf(this.id);
-  }
-}
-
 /**
  * A node's hub.
  *
@@ -302,7 +212,6 @@ export class Hub {
   /** The backplane this hub publishes through and subscribes to. */
   readonly exchange: Exchange;
   readonly #registry = new Registry<Conn>();
-  readonly #rooms = new Map<string, RoomState>();
   readonly #opts: HubOptions;
   readonly #log: (line: string) => void;
   #closed = false;
@@ -322,7 +231,7 @@ export class Hub {
     listenerErrors: 0,
   };
   readonly #outcomes: Record<SendOutcome, number> = { accepted: 0, dropped: 0, coalesced: 0, closed: 0, stale: 0 };
-  readonly #scheduler: TurnScheduler<RoomState>;
+  readonly #pumps: RoomPumps;
   /** This hub's connections flush together; never with another hub's (Durable Objects share a Workers isolate). */
   readonly #flushes = new FlushGroup();
   readonly #mergedQueue = new WeakMap<QueueOptions, QueueOptions>();
@@ -334,8 +243,16 @@ export class Hub {
     this.#limits = new Limiter(opts.limits);
     this.exchange = opts.exchange ?? new MemoryExchange();
     this.#log = opts.log ?? ((line) => console.info(line));
-    this.#scheduler = new TurnScheduler((s, budget) => this.#step(s, budget), opts.fanout?.turnBudget);
-    this.#scheduler.onError = (err) => this.#log(`edgeplane hub: room step failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    this.#pumps = new RoomPumps({
+      exchange: this.exchange,
+      registry: this.#registry,
+      outcomes: this.#outcomes,
+      counters: this.#counters,
+      dedupeWindow: opts.dedupeWindow,
+      fanout: opts.fanout,
+      log: this.#log,
+      admitted: (room, connId, meta) => this.#admitted(room, connId, meta),
+    });
     if (opts.cluster) {
       this.cluster = new Cluster({
         nodeId: this.exchange.nodeId,
@@ -369,7 +286,7 @@ export class Hub {
     const refused = this.admits(opts.identity);
     if (refused) throw refused;
     // `<nodeId>~<random>`: any node can tell where a connection lives (sendTo, ask).
-    const conn = new Conn(opts.id ?? `${this.nodeId}~${randomId().slice(0, 20)}`, this, this.#registry, sink, this.#queueOptions(opts.queue), this.#flushes);
+    const conn = new Conn(opts.id ?? `${this.nodeId}~${randomId().slice(0, 20)}`, this.#registry, sink, this.#queueOptions(opts.queue), this.#flushes);
     conn.data = opts.data;
     conn.identity = opts.identity;
     conn.key = identityKey(opts.identity);
@@ -455,7 +372,7 @@ export class Hub {
         throw new EdgeplaneError("BAD_OPTION", "lastSeq must be a non-negative integer");
       }
       return new Promise((resolve, reject) => {
-        this.#enqueue(this.#room(room), new JoinTask(conn, opts.lastSeq, opts.meta, resolve, reject));
+        this.#pumps.enqueue(this.#pumps.room(room), new JoinTask(conn, opts.lastSeq, opts.meta, resolve, reject));
       });
     } catch (err) {
       return Promise.reject(err);
@@ -469,7 +386,7 @@ export class Hub {
       if (this.#registry.leave(conn.id, room)) {
         conn.queue.forgetRoom(room);
         this.#forgetMember(room, conn.id);
-        this.#maybeRelease(room);
+        this.#pumps.maybeRelease(room);
       }
       return Promise.resolve();
     } catch (err) {
@@ -494,17 +411,17 @@ export class Hub {
   subscribe(room: string, listener: (m: SequencedMessage) => void): Unsubscribe {
     this.#assertOpen();
     validateRoom(room);
-    const state = this.#room(room);
+    const state = this.#pumps.room(room);
     state.listeners.add(listener);
     return () => {
       state.listeners.delete(listener);
-      this.#maybeRelease(room);
+      this.#pumps.maybeRelease(room);
     };
   }
 
   /** Resolves once the room's exchange subscription is live (its position is known). */
   roomReady(room: string): Promise<void> {
-    const state = this.#rooms.get(room);
+    const state = this.#pumps.get(room);
     if (!state || state.positioned) return Promise.resolve();
     return new Promise((r) => state.positionWaiters.push(r));
   }
@@ -654,7 +571,7 @@ export class Hub {
       nodeId: this.nodeId,
       connections: this.#registry.connectionCount,
       rooms: this.#registry.roomCount,
-      subscribedRooms: this.#rooms.size,
+      subscribedRooms: this.#pumps.size,
       queuedBytes,
       outcomes: { ...this.#outcomes },
       ...this.#counters,
@@ -673,8 +590,7 @@ export class Hub {
     for (const t of this.#presenceTimers.values()) clearTimeout(t);
     this.#presenceTimers.clear();
     await this.cluster?.stop();
-    for (const r of this.#rooms.values()) r.unsubscribe();
-    this.#rooms.clear();
+    this.#pumps.close();
     await this.exchange.close();
   }
 
@@ -711,7 +627,7 @@ export class Hub {
   #drop(connId: string): void {
     for (const room of this.#registry.remove(connId)) {
       this.#forgetMember(room, connId);
-      this.#maybeRelease(room);
+      this.#pumps.maybeRelease(room);
     }
   }
 
@@ -723,10 +639,15 @@ export class Hub {
     this.#schedulePresence(room);
   }
 
-  #metaOf(room: string): Map<string, unknown> {
-    let m = this.#localMeta.get(room);
-    if (!m) this.#localMeta.set(room, (m = new Map()));
-    return m;
+  /** A connection became a member of `room` (its join was admitted in the room's order): update presence. */
+  #admitted(room: string, connId: string, meta: unknown): void {
+    if (this.cluster) return this.cluster.localJoin(room, connId, meta);
+    if (meta !== undefined) {
+      let m = this.#localMeta.get(room);
+      if (!m) this.#localMeta.set(room, (m = new Map()));
+      m.set(connId, meta);
+    }
+    this.#schedulePresence(room);
   }
 
   #deliverDirect(connId: string, data: string, from: string): boolean {
@@ -766,308 +687,5 @@ export class Hub {
       );
       for (const c of local.values()) this.#outcomes[c.send(f)]++;
     }, interval));
-  }
-
-  #room(name: string): RoomState {
-    const existing = this.#rooms.get(name);
-    if (existing) return existing;
-    const s: RoomState = {
-      name,
-      unsubscribe: () => {},
-      positioned: false,
-      lastSeq: 0,
-      epoch: 0,
-      tasks: [],
-      head: 0,
-      scheduled: false,
-      busy: false,
-      cursor: undefined,
-      ids: new RecentMap(this.#opts.dedupeWindow ?? 4096),
-      listeners: new Set(),
-      positionWaiters: [],
-    };
-    s.unsubscribe = this.exchange.subscribe(name, (m) => this.#enqueue(s, m), {
-      onEvent: (e) => {
-        if (e.type === "position" && !s.positioned) {
-          s.positioned = true;
-          s.lastSeq = e.seq;
-          s.epoch = e.epoch;
-          for (const w of s.positionWaiters.splice(0)) w();
-          this.#kick(s);
-        } else this.#enqueue(s, new EventTask(e));
-      },
-    });
-    this.#rooms.set(name, s);
-    return s;
-  }
-
-  #maybeRelease(room: string): void {
-    const s = this.#rooms.get(room);
-    if (!s || s.scheduled || s.busy || s.cursor || s.head < s.tasks.length || s.listeners.size > 0 || this.#registry.memberCount(room) > 0) return;
-    s.unsubscribe();
-    this.#rooms.delete(room);
-  }
-
-  #enqueue(s: RoomState, t: Task): void {
-    s.tasks.push(t);
-    this.#kick(s);
-  }
-
-  #kick(s: RoomState): void {
-    if (s.positioned && !s.busy && (s.cursor || s.head < s.tasks.length)) this.#scheduler.add(s);
-  }
-
-  /**
-   * One visit of the run queue: continue a paused fanout, then take the room's tasks in order until the budget is
-   * spent, a join waits for history, or nothing is left. Returns the budget left.
-   */
-  #step(s: RoomState, budget: number): number {
-    if (this.#rooms.get(s.name) !== s) {
-      s.tasks = [];
-      s.head = 0;
-      s.cursor = undefined;
-      return budget;
-    }
-    while (budget > 0) {
-      if (s.cursor) {
-        budget = this.#fanout(s, s.cursor, budget);
-        if (s.cursor) break;
-        continue;
-      }
-      if (s.busy || s.head >= s.tasks.length) break;
-      const t = s.tasks[s.head++];
-      budget -= TASK_COST;
-      if (t instanceof JoinTask) {
-        const pending = this.#doJoin(s, t);
-        if (pending) {
-          s.busy = true;
-          pending.then(() => {
-            s.busy = false;
-            this.#kick(s);
-            this.#maybeRelease(s.name);
-          });
-        }
-      } else if (t instanceof EventTask) this.#onEvent(s, t.e);
-      else budget = this.#deliver(s, t, budget);
-    }
-    if (s.head >= s.tasks.length) {
-      s.tasks = [];
-      s.head = 0;
-    } else if (s.head > 1024) {
-      s.tasks = s.tasks.slice(s.head);
-      s.head = 0;
-    }
-    if (s.cursor || (!s.busy && s.head < s.tasks.length)) this.#scheduler.add(s);
-    else this.#maybeRelease(s.name);
-    return budget;
-  }
-
-  /**
-   * Dedupe and hand the message to the room's listeners; returns its frame, or undefined when it is a duplicate or
-   * nobody on this node is a member.
-   */
-  #take(s: RoomState, m: SequencedMessage): Frame | undefined {
-    if (m.room !== s.name || s.ids.has(m.id) || (m.seq <= s.lastSeq && m.epoch <= s.epoch)) {
-      this.#counters.duplicatesDropped++;
-      return undefined;
-    }
-    s.lastSeq = m.seq;
-    if (m.epoch > s.epoch) s.epoch = m.epoch;
-    s.ids.set(m.id, m.seq);
-    this.#counters.messages++;
-    if (s.listeners.size > 0) {
-      for (const l of s.listeners) {
-        try {
-          l(m);
-        } catch {
-          this.#counters.listenerErrors++;
-        }
-      }
-    }
-    if (this.#registry.memberCount(s.name) === 0) return undefined;
-    this.#counters.framesSerialized++;
-    return messageFrame(m);
-  }
-
-  /**
-   * Deliver a message to the members within the budget. A room too large for what is left of the budget is fanned
-   * out by a cursor across turns; a large room takes the messages queued right behind this one into the same cursor
-   * (up to {@link MAX_BATCH}), so each member gets them in one write per turn instead of one write per message.
-   */
-  #deliver(s: RoomState, m: SequencedMessage, budget: number): number {
-    const f = this.#take(s, m);
-    if (f === undefined) return budget;
-    const members = this.#registry.members(s.name);
-    const size = members.size;
-    const binary = typeof m.payload !== "string";
-    if (size <= budget && size < this.#logThreshold) {
-      const outcomes = this.#outcomes;
-      let accepted = 0;
-      for (const c of members.values()) {
-        const o = c.send(f, binary);
-        if (o === "accepted") accepted++;
-        else outcomes[o]++;
-      }
-      outcomes.accepted += accepted;
-      return budget - size;
-    }
-    const frames = [f], binaries = [binary];
-    if (size >= this.#logThreshold) {
-      // Only messages: a join or event behind them keeps its place (it runs after the whole batch is out).
-      while (frames.length < MAX_BATCH && s.head < s.tasks.length) {
-        const next = s.tasks[s.head];
-        if (next instanceof JoinTask || next instanceof EventTask) break;
-        s.head++;
-        budget -= TASK_COST;
-        const g = this.#take(s, next);
-        if (g === undefined) continue;
-        frames.push(g);
-        binaries.push(typeof next.payload !== "string");
-      }
-    }
-    const cursor: FanoutCursor = {
-      members: members.values(),
-      frames,
-      binaries,
-      reached: 0,
-      delivered: 0,
-      dropped: 0,
-      closed: 0,
-      turns: 0,
-      started: Date.now(),
-    };
-    s.cursor = cursor;
-    return this.#fanout(s, cursor, budget);
-  }
-
-  /** Offer the cursor's frames, in order, to each member until the room is done or the budget is spent. */
-  #fanout(s: RoomState, c: FanoutCursor, budget: number): number {
-    const { frames, binaries, members } = c;
-    const n = frames.length;
-    const outcomes = this.#outcomes;
-    let accepted = 0;
-    c.turns++;
-    while (budget > 0) {
-      const next = members.next();
-      if (next.done) {
-        outcomes.accepted += accepted;
-        c.delivered += accepted;
-        s.cursor = undefined;
-        this.#fanoutDone(s, c);
-        return budget;
-      }
-      const conn = next.value;
-      c.reached++;
-      for (let i = 0; i < n; i++) {
-        const o = conn.send(frames[i], binaries[i]);
-        if (o === "accepted") accepted++;
-        else {
-          outcomes[o]++;
-          c.delivered++;
-          if (o === "dropped") c.dropped++;
-          else if (o === "closed") c.closed++;
-        }
-      }
-      budget -= n;
-    }
-    outcomes.accepted += accepted;
-    c.delivered += accepted;
-    return 0;
-  }
-
-  get #logThreshold(): number {
-    return this.#opts.fanout?.logThreshold ?? 1000;
-  }
-
-  #fanoutDone(s: RoomState, c: FanoutCursor): void {
-    if (c.reached < this.#logThreshold) return;
-    (this.#opts.fanout?.log ?? this.#log)(
-      `edgeplane fanout room=${JSON.stringify(s.name).slice(0, 80)} members=${c.reached} messages=${c.frames.length} ms=${Date.now() - c.started} turns=${c.turns} dropped=${c.dropped} closed=${c.closed}`,
-    );
-  }
-
-
-  #onEvent(s: RoomState, e: ExchangeEvent): void {
-    if (e.type !== "discontinuity") return;
-    this.#counters.discontinuities++;
-    // A newer generation may restart below our position (e.g. Redis lost its data): follow it down, or its first
-    // messages would be dropped as duplicates. Within a generation the position only moves up.
-    s.lastSeq = e.epoch > s.epoch ? e.nextSeq - 1 : Math.max(s.lastSeq, e.nextSeq - 1);
-    s.epoch = Math.max(s.epoch, e.epoch);
-    const f = frame({ t: "discontinuity", room: s.name, afterSeq: e.afterSeq, nextSeq: e.nextSeq, reason: e.reason });
-    for (const c of this.#registry.members(s.name).values()) {
-      this.#outcomes[c.send(f)]++;
-      c.queue.setLastSeq(s.name, e.nextSeq - 1);
-    }
-  }
-
-  /** Handle a join in the room's order; returns a promise only when it must wait for history (a resume). */
-  #doJoin(s: RoomState, t: JoinTask): Promise<void> | undefined {
-    const { conn } = t;
-    if (conn.queue.closed) {
-      t.reject(new EdgeplaneError("CLOSED", "connection closed before the join completed"));
-      return undefined;
-    }
-    const result: JoinResult = { seq: s.lastSeq, epoch: s.epoch, replayed: 0, discontinuity: false };
-    conn.send(frame({ t: "joined", room: s.name, seq: s.lastSeq, epoch: s.epoch }));
-    const from = t.lastSeq;
-    if (from === undefined || from === s.lastSeq) {
-      this.#admit(s, t, result);
-      return undefined;
-    }
-    if (from > s.lastSeq) {
-      this.#resumeGap(s, conn, from, "client is ahead of the room (history was reset)", result);
-      this.#admit(s, t, result);
-      return undefined;
-    }
-    return this.#replay(s, t, from, result).then(
-      () => this.#admit(s, t, result),
-      (err) => t.reject(err),
-    );
-  }
-
-  async #replay(s: RoomState, t: JoinTask, from: number, result: JoinResult): Promise<void> {
-    const { conn } = t;
-    let reason = "";
-    try {
-      const held = await this.exchange.history(s.name, from);
-      if (isGap(held)) reason = "history no longer holds the missed messages";
-      else {
-        for (const m of held) {
-          if (m.seq > s.lastSeq) break;
-          // The same id sequenced twice (a retried publish across an owner change) was delivered live once:
-          // replay it where it was delivered, never again under its second seq.
-          const first = s.ids.get(m.id);
-          if (first !== undefined && first !== m.seq) continue;
-          this.#counters.framesSerialized++;
-          this.#outcomes[conn.send(messageFrame(m), typeof m.payload !== "string")]++;
-          result.replayed++;
-        }
-        if (held.length === 0 || held[held.length - 1].seq < s.lastSeq) reason = "history ended before the room position";
-      }
-    } catch (err) {
-      reason = `history unavailable: ${err instanceof Error ? err.message : String(err)}`;
-    }
-    if (reason) this.#resumeGap(s, conn, from, reason, result);
-  }
-
-  #resumeGap(s: RoomState, conn: Conn, from: number, reason: string, result: JoinResult): void {
-    result.discontinuity = true;
-    this.#counters.discontinuities++;
-    conn.send(frame({ t: "discontinuity", room: s.name, afterSeq: from, nextSeq: s.lastSeq + 1, reason }));
-  }
-
-  /** The joining connection becomes a member from the room's current position on. */
-  #admit(s: RoomState, t: JoinTask, result: JoinResult): void {
-    const { conn } = t;
-    conn.queue.setLastSeq(s.name, s.lastSeq);
-    if (!conn.queue.closed && this.#registry.join(conn.id, s.name)) {
-      if (this.cluster) this.cluster.localJoin(s.name, conn.id, t.meta);
-      else {
-        if (t.meta !== undefined) this.#metaOf(s.name).set(conn.id, t.meta);
-        this.#schedulePresence(s.name);
-      }
-    }
-    t.resolve(result);
   }
 }

@@ -2,6 +2,7 @@ import { describe, it } from "node:test";
 import { assertEquals, assertRejects } from "@std/assert";
 import type { BroadcastTransport } from "telefunc";
 import { broadcastTransport } from "../src/broadcast-transport.ts";
+import type { Exchange, ExchangeEvent, SequencedMessage } from "../src/exchange/exchange.ts";
 import { MemoryBus, MemoryExchange } from "../src/exchange/memory.ts";
 import { EdgeplaneError } from "../src/errors.ts";
 import { chain } from "../src/exchange/chain.ts";
@@ -41,5 +42,34 @@ describe("broadcast transport input", () => {
     assertEquals((await assertRejects(() => t.send("k", new Uint8Array(1) as unknown as string), EdgeplaneError)).code, "BAD_ENVELOPE");
     assertEquals((await assertRejects(() => t.sendBinary("k", "x" as unknown as Uint8Array), EdgeplaneError)).code, "BAD_ENVELOPE");
     assertEquals((await assertRejects(() => t.send("x".repeat(300), "x"), EdgeplaneError)).code, "BAD_ROOM");
+  });
+});
+
+describe("broadcast transport generations", () => {
+  it("follows a generation that restarts below its position, and still drops stale and duplicate messages", () => {
+    // An exchange whose sequencer lost the room's history may start a new epoch below the listener's position.
+    let push!: (m: SequencedMessage) => void;
+    let event!: (e: ExchangeEvent) => void;
+    const stub = {
+      subscribe: (_room: string, on: (m: SequencedMessage) => void, o?: { onEvent?: (e: ExchangeEvent) => void }) => {
+        push = on;
+        event = o?.onEvent ?? (() => {});
+        return () => {};
+      },
+    } as unknown as Exchange;
+    const got: Array<[number, string]> = [];
+    broadcastTransport(stub).listen("k", (payload, { seq }) => got.push([seq, payload]));
+    const msg = (seq: number, epoch: number, payload: string): SequencedMessage =>
+      ({ room: "telefunc:t:k", seq, epoch, timestamp: seq, id: `${epoch}-${seq}`, origin: "n", payload }) as SequencedMessage;
+    for (let s = 1; s <= 5; s++) push(msg(s, 1, `a${s}`));
+    push(msg(5, 1, "dup")); // duplicate of the old generation
+    push(msg(1, 2, "b1")); // new generation starts below the position
+    push(msg(2, 2, "b2"));
+    push(msg(2, 2, "dup")); // duplicate inside the new generation
+    push(msg(4, 1, "stale")); // late message of the old generation
+    event({ type: "discontinuity", room: "telefunc:t:k", afterSeq: 2, nextSeq: 4, epoch: 3, reason: "test" });
+    push(msg(3, 3, "skipped")); // inside the reported gap
+    push(msg(4, 3, "c4"));
+    assertEquals(got, [[1, "a1"], [2, "a2"], [3, "a3"], [4, "a4"], [5, "a5"], [1, "b1"], [2, "b2"], [4, "c4"]]);
   });
 });

@@ -1,8 +1,9 @@
 // The package as users get it. Each runner tests its runtime's way in, sharing one packed tarball per test run
 // (tests/helpers/package.ts):
 // - Node: `npm pack` (prepack builds dist/), install into a fresh project, plain-Node ESM without a loader, a missing
-//   optional peer named, a strict TypeScript consumer with the `tsc --init` defaults, every README TypeScript block
-//   type-checked against the built package, and the README's first example run as printed.
+//   optional peer named, a strict TypeScript consumer with the `tsc --init` defaults (nodenext; node16 and bundler
+//   resolution too), every README TypeScript block type-checked against the built package, and the README's first
+//   example run as printed.
 // - Bun: the installed package run by Bun (Bun adapter + the bundled client over Bun's WebSocket).
 // - Deno: the JSR side, `deno publish --dry-run` and `deno doc --lint` of every entry point.
 import { describe, it } from "node:test";
@@ -116,6 +117,22 @@ if (runtime === "node") {
       assertEquals(errors.filter((l) => !foreign.includes(l) && !missingPeer.includes(l)), [], "errors in edgeplane's .d.ts or the consumer");
     });
 
+    it("the strict consumer also type-checks under node16 and bundler module resolution", async () => {
+      const p = await packedProject();
+      if (!existsSync(join(p.dir, "tsconfig.json"))) await run(process.execPath, [TSC, "--init"], { cwd: p.dir });
+      for (const f of ["consumer.ts", "bun-app.ts"]) copyFileSync(join(FIXTURES, f), join(p.dir, f));
+      // The same files and strict flags (the @ts-expect-error lines in consumer.ts fail the run if an error goes
+      // missing); only how "edgeplane/…" resolves changes: node16 (package.json "exports", ESM) and bundler
+      // (Vite, esbuild, webpack: "exports" with the "types"/"default" conditions, module preserve).
+      for (const [module, resolution] of [["node16", "node16"], ["preserve", "bundler"]]) {
+        const out = await run(process.execPath, [TSC, "-p", ".", "--noEmit", "--module", module, "--moduleResolution", resolution, "--pretty", "false"], {
+          cwd: p.dir,
+          timeoutMs: 120_000,
+        }).catch((err: Error) => err.message.split("\n").slice(1).join("\n"));
+        assertEquals(out.split("\n").filter((l) => /error TS\d+/.test(l)), [], `module ${module}, moduleResolution ${resolution}`);
+      }
+    });
+
     it("every TypeScript block of the README type-checks against the built package", async () => {
       await packedProject(); // dist/ of this tree (npm pack's prepack built it)
       const blocks = typeScriptBlocks(readFileSync(join(ROOT, "README.md"), "utf8"));
@@ -195,6 +212,10 @@ if (runtime === "deno") {
       const entries = Object.values(denoJson.exports);
       const out = await run(process.execPath, ["doc", "--lint", ...entries], { cwd: ROOT, env: { NO_COLOR: "1" }, timeoutMs: 120_000 });
       assertStringIncludes(out, `Checked ${entries.length} files`);
+      // Also no warning: deno reads tsconfig.json, and a `"types": ["node"]` there made deno doc load @types/node
+      // and print one "Failed resolving types" warning per triple-slash reference in it (deno_graph resolves
+      // `/// <reference path="x.d.ts">` as a package name). tsconfig.json leaves `types` out; tsc includes @types/*.
+      assert(!/warning/i.test(out), `warnings:\n${out}`);
     });
   });
 }

@@ -52,6 +52,8 @@ export const COUNTER_NAMES = [
   "batchesSent",
   "batchedPublishes",
   "acksWithheld",
+  "admissionWaits",
+  "inflightHighWater",
 ] as const;
 
 export type Counters = Record<(typeof COUNTER_NAMES)[number], number>;
