@@ -42,7 +42,8 @@ describe("security over ws, SSE and long-poll", () => {
 
   async function closeAll(): Promise<void> {
     for (const c of open.splice(0)) await c.close().catch(() => {});
-    await waitUntil(async () => (await server.metrics()).connections === 0, "server-side connections closed", 15_000);
+    let m = await server.metrics();
+    await waitUntil(async () => (m = await server.metrics()).connections === 0, () => `server-side connections closed (${m.connections} open: ${m.sseSessions} sse, ${m.pollSessions} poll)`, 15_000);
   }
 
   for (const kind of KINDS) {

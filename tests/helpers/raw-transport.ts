@@ -169,21 +169,24 @@ async function openSse(base: string, opts: OpenOptions): Promise<RawConn> {
       return r.status;
     },
     errors: () => errorsOf(conn.frames),
-    close() {
+    async close() {
+      // Cancel the body as well as aborting: an aborted fetch alone may leave the response stream (and its TCP
+      // connection) open on some runtimes.
+      await reader?.cancel().catch(() => {});
       ac.abort();
-      return Promise.resolve();
     },
   };
+  let reader: ReadableStreamDefaultReader<string> | undefined;
   if (res.status !== 200) {
     conn.body = await res.text();
     return conn;
   }
   const parser = new SseParser();
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
   void (async () => {
     try {
       for (;;) {
-        const { done, value } = await reader.read();
+        const { done, value } = await reader!.read();
         if (done) break;
         for (const e of parser.push(value)) {
           if (e.event === "session") token = (JSON.parse(e.data) as { token: string }).token;
