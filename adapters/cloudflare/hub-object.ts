@@ -4,9 +4,13 @@
  * exchange you choose: the {@link DurableObjectExchange} (Cloudflare only) or a `NatsExchange` over
  * `connectNatsWebSocket()` (the hub joins the fleet of your other servers).
  *
- * The hub starts on the object's first request and lives as long as the object stays in memory. An open WebSocket or
- * SSE stream keeps it there; when Cloudflare evicts it anyway (deploys, limits), its clients' connections drop, they
- * reconnect through the Worker and resume every room by seq from the exchange's history.
+ * The hub starts on the object's first request. WebSockets are accepted with the Hibernation API: an object whose
+ * only work is open, idle WebSockets may be evicted while they stay open (on the Durable Object exchange; a NATS hub
+ * stays in memory for its connection and heartbeats, as does one with SSE streams or long-poll sessions). The next
+ * event (a client frame, a room object's delivery) wakes it: the hub starts again, every surviving socket gets a
+ * new `welcome`, and its client rejoins every room from the last seq it has. When Cloudflare evicts an object with
+ * its sockets (deploys, limits), the clients reconnect through the Worker and resume by seq from the exchange's
+ * history.
  *
  * @module
  */
@@ -15,8 +19,8 @@ import { EdgeplaneError } from "../../src/errors.ts";
 import type { Exchange } from "../../src/exchange/exchange.ts";
 import { Hub, type HubOptions } from "../../src/hub.ts";
 import type { ConnectionAuthorizer } from "../../src/transport/connection.ts";
-import { webSocketConnection } from "../../src/transport/websocket.ts";
-import { type DurableObjectNamespaceLike, type DurableObjectStateLike, upgradeResponse, webSocketPair } from "./_types.ts";
+import { webSocketConnection, type WebSocketHandlers } from "../../src/transport/websocket.ts";
+import { type DurableObjectNamespaceLike, type DurableObjectStateLike, upgradeResponse, webSocketPair, type WorkerWebSocket } from "./_types.ts";
 import { DurableObjectExchange } from "./do-exchange.ts";
 import { HUB_HEADER, PATHS, reply } from "./_wire.ts";
 import { SHARD_HEADER } from "./worker.ts";
@@ -87,6 +91,15 @@ export function durableObjectExchange(
   };
 }
 
+/** What a hibernatable socket keeps across the object's eviction: its upgrade request (for `authorize` and the hub). */
+interface SocketAttachment {
+  url: string;
+  headers: [string, string][];
+}
+
+/** Larger upgrade requests (long cookies) keep the socket with the standard API (Cloudflare's attachment limit). */
+const MAX_ATTACHMENT = 2048;
+
 interface Running {
   hub: Hub;
   routes: EdgeplaneRoutes;
@@ -117,6 +130,9 @@ export function hubObject<Env = any>(opts: HubObjectOptions<Env> = {}): HubObjec
     readonly #env: Env;
     #running: Promise<Running> | undefined;
     #hub: Hub | undefined;
+    /** Every open WebSocket of this object and its hub connection. */
+    readonly #sockets = new Map<WorkerWebSocket, WebSocketHandlers>();
+    #waking: Promise<void> | undefined;
 
     constructor(state: DurableObjectStateLike, env: Record<string, unknown>) {
       this.#state = state;
@@ -130,7 +146,10 @@ export function hubObject<Env = any>(opts: HubObjectOptions<Env> = {}): HubObjec
     async fetch(request: Request): Promise<Response> {
       const url = new URL(request.url);
       if (url.pathname === PATHS.deliver) {
-        // A room object's delivery. A fresh object (evicted and woken by the delivery) subscribed to nothing.
+        // A room object's delivery. A fresh object (evicted and woken by the delivery) subscribed to nothing: it
+        // answers `gone` (the room object stops delivering to it) and re-registers its hibernated sockets, whose
+        // clients rejoin from their last seq.
+        if (!this.#hub && this.#state.getWebSockets?.().length) await this.#wake().catch(() => {});
         const ex = this.#hub?.exchange;
         return ex instanceof DurableObjectExchange ? ex.receive(request) : reply({ gone: true });
       }
@@ -174,15 +193,76 @@ export function hubObject<Env = any>(opts: HubObjectOptions<Env> = {}): HubObjec
         return reply({ error: { code: "BAD_FRAME", message: "expected a WebSocket upgrade" } }, 426);
       }
       const { client, server } = webSocketPair();
-      server.accept();
-      const h = webSocketConnection(run.hub, {
-        send: (t) => server.send(t),
-        close: (code, reason) => server.close(code, reason),
-      }, { data: request, queue: opts.routes?.queue, authorize: run.authorize });
-      server.addEventListener("message", (e) => h.message(e.data));
-      server.addEventListener("close", () => h.closed());
-      server.addEventListener("error", () => h.closed());
+      const attachment: SocketAttachment = { url: request.url, headers: [...request.headers] };
+      if (this.#state.acceptWebSocket && server.serializeAttachment && JSON.stringify(attachment).length <= MAX_ATTACHMENT) {
+        // Hibernation API: the runtime holds the socket, the object may be evicted while it stays open.
+        this.#state.acceptWebSocket(server);
+        server.serializeAttachment(attachment);
+        this.#register(run, server, request);
+      } else {
+        server.accept();
+        const h = this.#register(run, server, request);
+        server.addEventListener("message", (e) => h.message(e.data));
+        server.addEventListener("close", () => this.#closed(server));
+        server.addEventListener("error", () => this.#closed(server));
+      }
       return upgradeResponse(client);
+    }
+
+    #register(run: Running, ws: WorkerWebSocket, request: Request): WebSocketHandlers {
+      const h = webSocketConnection(run.hub, {
+        send: (t) => ws.send(t),
+        close: (code, reason) => ws.close(code, reason),
+      }, { data: request, queue: opts.routes?.queue, authorize: run.authorize });
+      this.#sockets.set(ws, h);
+      return h;
+    }
+
+    #closed(ws: WorkerWebSocket): void {
+      const h = this.#sockets.get(ws);
+      this.#sockets.delete(ws);
+      h?.closed();
+    }
+
+    /**
+     * An evicted object woken by an event (a socket's message, a room object's delivery) with hibernated sockets
+     * still open: start the hub and register every socket again. Each gets a new `welcome`, on which the client
+     * rejoins its rooms with the last seq it has, so the exchange resumes them from history (no gap, no duplicate).
+     */
+    #wake(): Promise<void> {
+      return (this.#waking ??= (async () => {
+        const sockets = (this.#state.getWebSockets?.() ?? []).filter((ws) => !this.#sockets.has(ws));
+        const requests = sockets.map((ws) => {
+          const a = ws.deserializeAttachment?.() as SocketAttachment | undefined;
+          return a ? new Request(a.url, { headers: a.headers }) : undefined;
+        });
+        const first = requests.find((r) => r !== undefined);
+        if (!first) return;
+        const run = await this.#start(first);
+        sockets.forEach((ws, i) => {
+          const request = requests[i];
+          if (!this.#sockets.has(ws) && request) this.#register(run, ws, request);
+        });
+      })().finally(() => (this.#waking = undefined)));
+    }
+
+    /** Hibernation API: a message on an accepted socket (the object may have been evicted since). */
+    async webSocketMessage(ws: WorkerWebSocket, message: string | ArrayBuffer): Promise<void> {
+      if (!this.#sockets.has(ws)) await this.#wake();
+      this.#sockets.get(ws)?.message(message);
+    }
+
+    /** Hibernation API: the client closed the socket. */
+    webSocketClose(ws: WorkerWebSocket, code: number, reason: string): void {
+      this.#closed(ws);
+      try {
+        ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
+      } catch { /* already closed */ }
+    }
+
+    /** Hibernation API: the socket failed. */
+    webSocketError(ws: WorkerWebSocket): void {
+      this.#closed(ws);
     }
   };
 }
