@@ -13,6 +13,14 @@ const cfg = JSON.parse(proc.argv[2] ?? "{}");
 const nc = await connectNats({ servers: cfg.url, name: cfg.nodeId });
 const ex = new NatsExchange(nc, { ...cfg.opts, nodeId: cfg.nodeId, prefix: cfg.prefix });
 
+// Event-loop stall monitor: the largest lateness of a 10 ms timer since the last "stalls" query.
+let maxStall = 0, lastTick = performance.now();
+setInterval(() => {
+  const t = performance.now();
+  maxStall = Math.max(maxStall, t - lastTick - 10);
+  lastTick = t;
+}, 10);
+
 type Delivered = { got: SequencedMessage[]; events: ExchangeEvent[]; positioned: boolean };
 const rooms = new Map<string, Delivered>();
 
@@ -29,30 +37,41 @@ async function until(cond: () => boolean, ms: number): Promise<boolean> {
   return true;
 }
 
-/** Publish `count` messages `${tag}-${k}` to `room` keeping at most `window` in flight, issued in k order. */
-async function publishMany(room: string, tag: string, count: number, window: number) {
+/**
+ * Publish `count` messages `${tag}-${k}` to `room` keeping at most `window` in flight, issued in k order. Reports the
+ * acks `[k, seq, id]`, rejections by code (and how many said `maybeSequenced`), and the longest settle time.
+ */
+async function publishMany(room: string, tag: string, count: number, window: number, paceMs = 0) {
   const acked: Array<[number, number, string]> = []; // [k, seq, id]
   const errors: Record<string, number> = {};
   const failedKs: number[] = [];
+  let maxSettleMs = 0, maybeSequenced = 0;
   let next = 0;
   const inflight = new Set<Promise<void>>();
   while (next < count || inflight.size) {
     while (next < count && inflight.size < window) {
+      // A paced stream (a load generator's rate, not a wait for a condition).
+      if (paceMs > 0 && next > 0) await new Promise((r) => setTimeout(r, paceMs));
       const k = next++;
       const id = `${tag}-${k}`.replace(/[^A-Za-z0-9_-]/g, "_");
+      const t0 = performance.now();
       const p = ex.publish(room, `${tag}-${k}`, { id }).then(
         (info) => void acked.push([k, info.seq, id]),
         (err) => {
           const code = isEdgeplaneError(err) ? err.code : `UNTYPED:${String(err)}`;
           errors[code] = (errors[code] ?? 0) + 1;
+          if (isEdgeplaneError(err) && err.details?.maybeSequenced === true) maybeSequenced++;
           failedKs.push(k);
         },
-      ).finally(() => inflight.delete(p));
+      ).finally(() => {
+        maxSettleMs = Math.max(maxSettleMs, performance.now() - t0);
+        inflight.delete(p);
+      });
       inflight.add(p);
     }
     await Promise.race(inflight);
   }
-  return { acked, errors, failedKs };
+  return { acked, errors, failedKs, maxSettleMs: Math.round(maxSettleMs), maybeSequenced };
 }
 
 function digest(d: Delivered) {
@@ -112,7 +131,7 @@ async function handle(c: Record<string, unknown>): Promise<unknown> {
       return { positioned: ok };
     }
     case "publish": {
-      if (!c.rooms) return await publishMany(c.room as string, c.tag as string, c.count as number, (c.window as number) ?? 64);
+      if (!c.rooms) return await publishMany(c.room as string, c.tag as string, c.count as number, (c.window as number) ?? 64, (c.paceMs as number) ?? 0);
       // Many rooms: `count` messages per room, rooms interleaved, at most `window` in flight in total.
       const list = c.rooms as string[];
       const count = c.count as number, window = (c.window as number) ?? 64;
@@ -146,6 +165,19 @@ async function handle(c: Record<string, unknown>): Promise<unknown> {
     }
     case "status":
       return ex.status();
+    case "stalls": {
+      const m = maxStall;
+      maxStall = 0;
+      return { maxStallMs: Math.round(m) };
+    }
+    case "stall": {
+      // Block this process's event loop for `ms` (an owner busy with something else), after `delayMs`.
+      setTimeout(() => {
+        const end = performance.now() + (c.ms as number);
+        while (performance.now() < end) { /* busy */ }
+      }, (c.delayMs as number) ?? 0);
+      return { scheduled: true };
+    }
     case "close":
       await ex.close();
       await nc.close();

@@ -27,7 +27,9 @@ export function classify(err: unknown, c: ReplyCounters, target: string, what: s
   }
   if (code === "TIMEOUT" || /timeout/i.test(name + message)) {
     c.requestTimeouts++;
-    return { retry: new EdgeplaneError("TIMEOUT", `${what}: owner ${target} did not answer in time`, { target }), suspect: true };
+    // Not suspect: a live owner that is slow (a stalled event loop, a long burst) is asked again, not passed over
+    // (the next ranked node would only redirect back to it); a dead one leaves the member view within missedBeats.
+    return { retry: new EdgeplaneError("TIMEOUT", `${what}: owner ${target} did not answer in time`, { target }), suspect: false };
   }
   return { retry: new EdgeplaneError("BACKPLANE_UNAVAILABLE", `${what}: ${message || code || name}`, { target }), suspect: true };
 }

@@ -1,11 +1,14 @@
-// Private: routing and retries. A publish (or relay, seed, history, position request) goes to the room's owner in
-// this node's view, or to the node a redirect named; it is retried on redirects, timeouts and no-responders with the
-// next ranked node until `sendTimeout`. Remote publishes travel through OwnerRequests (batched per owner and turn).
+// Private: routing and retries. A request goes to the room's owner in this node's view, or to the node a redirect
+// named, and is retried until `sendTimeout`: on a redirect at the named node, after a timeout at the same owner while
+// it is live (a slow owner is not a dead one), after no-responders at the next ranked node. Publishes go through
+// PublishQueue (admission, one ordered queue per room); relay, seed, history and position requests through `routed`.
+// Remote publishes travel through OwnerRequests (batched per owner and turn).
 import { EdgeplaneError } from "../../errors.ts";
 import type { RelayResult, SeqInfo } from "../exchange.ts";
-import { type DecodedRequest, requestField } from "./_codec.ts";
+import type { DecodedRequest } from "./_codec.ts";
 import type { Core } from "./_core.ts";
 import { OwnerRequests, type SendHost } from "./_publisher.ts";
+import { PublishQueue, type QueueLimits } from "./_publish-queue.ts";
 import { classify, type Outcome, parseReply } from "./_replies.ts";
 import type { RoomKey } from "./_subjects.ts";
 import type { NatsMsgLike } from "./_types.ts";
@@ -13,28 +16,15 @@ import type { NatsMsgLike } from "./_types.ts";
 /** Where this node's owner-bound requests go, and their retries. */
 export class Router {
   readonly #hints = new Map<string, { node: string; version: number }>();
-  readonly #requests: OwnerRequests;
+  readonly #queue: PublishQueue;
 
-  constructor(readonly core: Core, send: SendHost) {
-    this.#requests = new OwnerRequests(send);
+  constructor(readonly core: Core, send: SendHost, limits: QueueLimits) {
+    this.#queue = new PublishQueue(core, new OwnerRequests(send), limits, this.#hints);
   }
 
-  /** A publish that did not take the owner's fast path: routed to the owner, counted, tracked for close(). */
-  routedPublish(key: RoomKey, req: DecodedRequest, raw: Uint8Array): Promise<SeqInfo> {
-    const c = this.core;
-    const p = this.routed<SeqInfo>(key, "publish", (target, timeout) =>
-      target === c.nodeId ? c.owner.handlePublish(req, key, raw) : this.#requests.publish(target, key.token, requestField(req), raw, timeout)
-    ).then(
-      (info) => {
-        c.counters.published++;
-        return info;
-      },
-      (err) => {
-        c.counters.rejected++;
-        throw err;
-      },
-    );
-    return c.track(p);
+  /** A publish of this node: admitted (or waiting for a slot), sent in call order per room, tracked for close(). */
+  publish(key: RoomKey, req: DecodedRequest, raw: Uint8Array): Promise<SeqInfo> {
+    return this.core.track(this.#queue.publish(key, req, raw));
   }
 
   /**
@@ -101,7 +91,7 @@ export class Router {
       if (out.suspect) {
         suspects.add(target);
         if (this.#hints.get(key.token)?.node === target) this.#hints.delete(key.token);
-      } else await c.wait("change", Math.min(remaining, 50));
+      } else if (out.retry.code !== "TIMEOUT") await c.wait("change", Math.min(remaining, 50));
     }
   }
 

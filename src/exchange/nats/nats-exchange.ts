@@ -79,6 +79,13 @@ export interface NatsExchangeOptions {
    * owner publishes it anyway (subscribers then report the hole as a discontinuity), ms (default sendTimeout).
    */
   relayHoleMs?: number;
+  /**
+   * Publishes of this node in flight at once (default 1024). More wait, in call order, for a slot (backpressure: the
+   * publish promise stays pending; `sendTimeout` starts once it has a slot).
+   */
+  maxInflight?: number;
+  /** Publishes of this node in flight to one remote owner at once (default 512). */
+  maxInflightPerOwner?: number;
   /** Clock (ms), injectable for tests. */
   now?: () => number;
   /** @internal Fault injection for tests: drop an incoming sequenced message before the ordering logic sees it. */
@@ -154,7 +161,10 @@ export class NatsExchange implements Exchange {
     // The lease ends half a heartbeat interval before the others may declare us dead.
     c.lease = new OwnerLease(deadAfter - hbMs / 2);
     c.owner = new OwnerRole(c, send, relayHoleMs);
-    c.router = new Router(c, send);
+    c.router = new Router(c, send, {
+      maxInflight: positive(opts.maxInflight, 1024, "maxInflight"),
+      maxPerOwner: positive(opts.maxInflightPerOwner, 512, "maxInflightPerOwner"),
+    });
     c.history = new HistoryService(c);
     c.liveness = new Liveness(c);
     this.#subs = new Subscriptions(c);
@@ -210,20 +220,9 @@ export class NatsExchange implements Exchange {
       c.counters.rejected++;
       return Promise.reject(err);
     }
-    // Fast path: this node is the active owner and nothing is queued ahead of us for the room.
-    const fast = c.owner.fastPublish(key, req, raw);
-    if (fast) {
-      return Promise.resolve(fast).then((out) => {
-        if ("ok" in out) {
-          c.counters.published++;
-          return out.ok;
-        }
-        // Not confirmed: go the routed way (a lapsed lease forgot the id, so it is sequenced anew; after a slow
-        // round trip the id is kept and the retry gets the same seq once confirmed).
-        return c.router.routedPublish(key, req, raw);
-      });
-    }
-    return c.router.routedPublish(key, req, raw);
+    // Admission (backpressure), then this node's fast path when it is the room's active owner with nothing of ours
+    // queued for the room, else the room's ordered queue to its owner (see _publish-queue.ts).
+    return c.router.publish(key, req, raw);
   }
 
   subscribe(room: string, onMessage: (msg: SequencedMessage) => void, opts: SubscribeOptions = {}): Unsubscribe {
