@@ -4,11 +4,12 @@
  * exchange you choose: the {@link DurableObjectExchange} (Cloudflare only) or a `NatsExchange` over
  * `connectNatsWebSocket()` (the hub joins the fleet of your other servers).
  *
- * The hub starts on the object's first request. WebSockets are accepted with the Hibernation API: an object whose
- * only work is open, idle WebSockets may be evicted while they stay open (on the Durable Object exchange; a NATS hub
- * stays in memory for its connection and heartbeats, as does one with SSE streams or long-poll sessions). The next
- * event (a client frame, a room object's delivery) wakes it: the hub starts again, every surviving socket gets a
- * new `welcome`, and its client rejoins every room from the last seq it has. When Cloudflare evicts an object with
+ * The hub starts on the object's first request. On the Durable Object exchange WebSockets are accepted with the
+ * Hibernation API: an object whose only work is open, idle WebSockets may be evicted while they stay open (SSE
+ * streams and long-poll sessions keep it in memory). The next event (a client frame, a room object's delivery) wakes
+ * it: the hub starts again, every surviving socket gets a new `welcome`, and its client rejoins every room from the
+ * last seq it has. On any other exchange (NATS) sockets use the standard API, and an open one keeps the object in
+ * memory: nothing would wake an evicted NATS hub when a message arrives for its clients. When Cloudflare evicts an object with
  * its sockets (deploys, limits), the clients reconnect through the Worker and resume by seq from the exchange's
  * history.
  *
@@ -194,8 +195,14 @@ export function hubObject<Env = any>(opts: HubObjectOptions<Env> = {}): HubObjec
       }
       const { client, server } = webSocketPair();
       const attachment: SocketAttachment = { url: request.url, headers: [...request.headers] };
-      if (this.#state.acceptWebSocket && server.serializeAttachment && JSON.stringify(attachment).length <= MAX_ATTACHMENT) {
-        // Hibernation API: the runtime holds the socket, the object may be evicted while it stays open.
+      if (
+        run.hub.exchange instanceof DurableObjectExchange && this.#state.acceptWebSocket && server.serializeAttachment &&
+        JSON.stringify(attachment).length <= MAX_ATTACHMENT
+      ) {
+        // Hibernation API: the runtime holds the socket, the object may be evicted while it stays open. Only on the
+        // Durable Object exchange, whose room objects wake the hub with their next delivery; on NATS (or any other
+        // exchange) an evicted hub would leave the fleet, and its quiet clients would get nothing until they sent a
+        // frame, so their open sockets keep it in memory instead.
         this.#state.acceptWebSocket(server);
         server.serializeAttachment(attachment);
         this.#register(run, server, request);
