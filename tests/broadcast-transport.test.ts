@@ -9,6 +9,8 @@ import { chain } from "../src/exchange/chain.ts";
 import { connectRedis } from "../src/exchange/redis-connect.ts";
 import { broadcastContract } from "./helpers/broadcast-contract.ts";
 import { startRedis } from "./helpers/redis-server.ts";
+import { startNatsServer } from "./helpers/nats-server.ts";
+import { natsNodes } from "./helpers/nats-nodes.ts";
 
 // Compile-time check (tsc --noEmit in `npm test`): our transport is a Telefunc 0.2.23 BroadcastTransport.
 const _typeCheck: (ex: MemoryExchange) => BroadcastTransport = (ex) => broadcastTransport(ex);
@@ -24,6 +26,12 @@ broadcastContract("redis", async () => {
   const server = await startRedis();
   const nodes = await Promise.all(["ba", "bb"].map((nodeId) => connectRedis(server.url, { nodeId, timeoutMs: 10_000 })));
   return { nodes, cleanup: async () => void (await Promise.all(nodes.map((x) => x.close())), await server.stop()) };
+}, { subscribeThenPublish: true });
+
+broadcastContract("nats", async () => {
+  const server = await startNatsServer();
+  const set = await natsNodes([server.url], 2, { prefix: "bt" });
+  return { nodes: set.exs, cleanup: async () => void (await set.close(), await server.cleanup()) };
 }, { subscribeThenPublish: true });
 
 broadcastContract("chain [redis, memory] authority=redis", async () => {

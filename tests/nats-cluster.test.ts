@@ -22,4 +22,4 @@ exchangeContract("nats, 3-server cluster, one node per server", async () => {
     await cluster?.cleanup();
     throw err;
   }
-});
+}, { subscribeThenPublish: true });

@@ -27,7 +27,7 @@ exchangeContract("nats", async () => {
       await contractServer?.cleanup();
     },
   };
-});
+}, { subscribeThenPublish: true });
 
 describe("nats exchange", () => {
   let server: NatsServer;

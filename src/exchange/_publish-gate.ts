@@ -38,6 +38,11 @@ export class PublishGates {
     };
   }
 
+  /** Whether `room` has a gate (pending subscriptions, or waiters not resumed yet). */
+  has(room: string): boolean {
+    return this.#gates.has(room);
+  }
+
   /**
    * `undefined` when `room` has no pending subscription (the hot path: no promise, no await). Otherwise a promise that
    * resolves when every subscription started before this call is positioned, or rejects after `timeoutMs`.

@@ -3,6 +3,7 @@
 // and the waits a role blocks on (membership change, reconnect, lease). The roles themselves (owner, router, history,
 // liveness, subscriptions) are wired to each other through it (see nats-exchange.ts).
 import { DEFAULT_LIMITS } from "../../envelope.ts";
+import { PublishGates } from "../_publish-gate.ts";
 import type { HistoryLimits } from "../_history.ts";
 import { type HeadersFactory, jsonBytes } from "./_codec.ts";
 import type { Membership } from "./_membership.ts";
@@ -100,6 +101,12 @@ export class Core {
   readonly ids: IdCache;
   /** This node's room subscriptions by room token. */
   readonly subsByToken = new Map<string, Set<RoomSubscription>>();
+  /**
+   * Rooms (by token) with subscriptions of this node still reading their start position. This node's publishes to
+   * such a room wait for them (in call order), so a subscription covers every publish that starts after `subscribe()`
+   * returned on the same node.
+   */
+  readonly gates = new PublishGates();
   /** Requests this node started and close() waits for. */
   readonly inflight = new Set<Promise<unknown>>();
   connected = true;

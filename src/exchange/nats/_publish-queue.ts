@@ -110,7 +110,7 @@ export class PublishQueue {
   /** Whether `key` has nothing queued or in flight here (this node's own fast path may go ahead). */
   idle(key: RoomKey): boolean {
     const q = this.#rooms.get(key.token);
-    return q === undefined || q.head === q.items.length;
+    return (q === undefined || q.head === q.items.length) && !this.core.gates.has(key.token);
   }
 
   #admitted(key: RoomKey, req: DecodedRequest, raw: Uint8Array): Promise<SeqInfo> {
@@ -169,6 +169,19 @@ export class PublishQueue {
     const c = this.core, m = c.membership;
     if (q.waiting || q.stalled) return;
     this.#expire(q);
+    if (q.next < q.items.length && c.gates.has(q.key.token)) {
+      // A subscription of this node to the room is still reading its start position: it must cover what follows.
+      const join = c.gates.wait(q.key.token, Math.max(0, q.items[q.next].deadline - c.now()));
+      if (join) {
+        q.lastErr = new EdgeplaneError("BACKPLANE_UNAVAILABLE", "publish: this node's subscription to the room did not go live in time (owner unreachable); nothing was published", { maybeSequenced: false });
+        q.waiting = true;
+        void join.then(() => {}, () => {}).then(() => {
+          q.waiting = false;
+          this.#pump(q);
+        });
+        return;
+      }
+    }
     if (q.head === q.items.length && q.inflight === 0) {
       if (this.#rooms.get(q.key.token) === q) this.#rooms.delete(q.key.token);
       return;

@@ -1,6 +1,7 @@
 // Private: this node's room subscriptions. Each one is a NATS subscription on the room subject feeding a
 // RoomSubscription (ordering, dedupe, repair; _subscriber.ts), which asks the room's owner for its position and
-// history through the history service.
+// history through the history service. Until a subscription knows its start position, this node's publishes to the
+// room wait for it (Core.gates), so a publish made right after subscribe() returned is never below that position.
 import type { SequencedMessage, SubscribeOptions, Unsubscribe } from "../exchange.ts";
 import { decodeRoomWires, type Epoch } from "./_codec.ts";
 import type { Core } from "./_core.ts";
@@ -51,13 +52,15 @@ export class Subscriptions {
     let set = c.subsByToken.get(key.token);
     if (!set) c.subsByToken.set(key.token, set = new Set());
     set.add(rs);
-    void rs.join();
+    const release = c.gates.hold(key.token);
+    void rs.join().finally(release);
     let done = false;
     const unsubscribe = () => {
       if (done) return;
       done = true;
       this.#unsubs.delete(unsubscribe);
       rs.close();
+      release();
       set!.delete(rs);
       if (set!.size === 0 && c.subsByToken.get(key.token) === set) c.subsByToken.delete(key.token);
       try {
