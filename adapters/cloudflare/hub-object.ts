@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { admit } from "../../src/transport/admission.ts";
 import { edgeplaneRoutes, type EdgeplaneRoutes, type EdgeplaneRoutesOptions } from "../hono.ts";
 import { EdgeplaneError } from "../../src/errors.ts";
 import type { Exchange } from "../../src/exchange/exchange.ts";
@@ -178,7 +179,7 @@ export function hubObject<Env = any>(opts: HubObjectOptions<Env> = {}): HubObjec
         const prefix = `${shard}.`;
         const routes = edgeplaneRoutes(hub, { ...r, sse: { ...r.sse, tokenPrefix: prefix }, poll: { ...r.poll, tokenPrefix: prefix } });
         const userAuth = r.authorize;
-        const authorize: ConnectionAuthorizer | undefined = userAuth ? (conn, room, action) => userAuth(conn.data as Request, room, action) : undefined;
+        const authorize: ConnectionAuthorizer | undefined = userAuth ? (conn, room, action) => userAuth(conn.data as Request, room, action, conn.identity) : undefined;
         this.#hub = hub;
         return { hub, routes, authorize };
       })();
@@ -189,10 +190,13 @@ export function hubObject<Env = any>(opts: HubObjectOptions<Env> = {}): HubObjec
       return started;
     }
 
-    #webSocket(run: Running, request: Request): Response {
+    async #webSocket(run: Running, request: Request): Promise<Response> {
       if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
         return reply({ error: { code: "BAD_FRAME", message: "expected a WebSocket upgrade" } }, 426);
       }
+      // The same checks as the routes' /ws: origin, authenticate, the hub's connection limits.
+      const a = await admit(run.hub, request, { allowedOrigins: opts.routes?.allowedOrigins, authenticate: opts.routes?.authenticate });
+      if (a instanceof Response) return a;
       const { client, server } = webSocketPair();
       const attachment: SocketAttachment = { url: request.url, headers: [...request.headers] };
       if (
@@ -205,10 +209,10 @@ export function hubObject<Env = any>(opts: HubObjectOptions<Env> = {}): HubObjec
         // frame, so their open sockets keep it in memory instead.
         this.#state.acceptWebSocket(server);
         server.serializeAttachment(attachment);
-        this.#register(run, server, request);
+        this.#register(run, server, request, a.identity);
       } else {
         server.accept();
-        const h = this.#register(run, server, request);
+        const h = this.#register(run, server, request, a.identity);
         server.addEventListener("message", (e) => h.message(e.data));
         server.addEventListener("close", () => this.#closed(server));
         server.addEventListener("error", () => this.#closed(server));
@@ -216,11 +220,11 @@ export function hubObject<Env = any>(opts: HubObjectOptions<Env> = {}): HubObjec
       return upgradeResponse(client);
     }
 
-    #register(run: Running, ws: WorkerWebSocket, request: Request): WebSocketHandlers {
+    #register(run: Running, ws: WorkerWebSocket, request: Request, identity: unknown): WebSocketHandlers {
       const h = webSocketConnection(run.hub, {
         send: (t) => ws.send(t),
         close: (code, reason) => ws.close(code, reason),
-      }, { data: request, queue: opts.routes?.queue, authorize: run.authorize });
+      }, { data: request, queue: opts.routes?.queue, authorize: run.authorize, identity });
       this.#sockets.set(ws, h);
       return h;
     }
@@ -246,9 +250,17 @@ export function hubObject<Env = any>(opts: HubObjectOptions<Env> = {}): HubObjec
         const first = requests.find((r) => r !== undefined);
         if (!first) return;
         const run = await this.#start(first);
+        // The identity is not kept across an eviction (it need not serialize): ask `authenticate` again.
+        const auth = opts.routes?.authenticate;
+        const identities = await Promise.all(requests.map((r) => (r && auth ? Promise.resolve().then(() => auth(r)).catch(() => undefined) : undefined)));
         sockets.forEach((ws, i) => {
           const request = requests[i];
-          if (!this.#sockets.has(ws) && request) this.#register(run, ws, request);
+          if (this.#sockets.has(ws) || !request) return;
+          if (auth && identities[i] == null) {
+            try {
+              ws.close(1008, "UNAUTHENTICATED");
+            } catch { /* already closed */ }
+          } else this.#register(run, ws, request, identities[i] ?? undefined);
         });
       })().finally(() => (this.#waking = undefined)));
     }
