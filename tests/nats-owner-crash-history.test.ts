@@ -5,10 +5,9 @@
 // node: it takes the room over and rebuilds the room's history and idempotency ids from the Node process's tail. A subscription resuming from seq 101 on
 // the new owner gets 101..300 with no discontinuity, and retries of the 300 acked ids sent to it get their original
 // seqs (no second seq, nothing delivered twice).
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { assert, assertEquals } from "@std/assert";
-import { type NatsServer, startNatsServer } from "./helpers/nats-server.ts";
-import { convergedProcs, type NodeProc, spawnNode } from "./helpers/nats-node.ts";
+import { natsProcs } from "./helpers/nats-node.ts";
 import { waitUntil } from "./helpers/process.ts";
 import { top } from "../src/exchange/nats/_rendezvous.ts";
 import { roomKey } from "../src/exchange/nats/_subjects.ts";
@@ -17,22 +16,11 @@ type PubResult = { acked: Array<[number, number, string]>; errors: Record<string
 type Delivered = { got: Array<[number, string, number]>; events: Array<{ type: string; afterSeq?: number; nextSeq?: number }> };
 
 describe("nats exchange: owner crash without history loss", () => {
-  let server: NatsServer;
-  let nodes: NodeProc[] = [];
-  before(async () => {
-    server = await startNatsServer();
-    const opts = { heartbeatMs: 250, missedBeats: 4, settleBeats: 2, sendTimeout: 3000 };
-    nodes = await Promise.all((["node", "deno", "bun"] as const).map((rt) => spawnNode(rt, { url: server.url, nodeId: `h-${rt}`, prefix: "och", opts })));
-    await convergedProcs(nodes);
-  });
-  after(async () => {
-    await Promise.all(nodes.map((n) => n.stop()));
-    await server?.cleanup();
-  });
+  const fleet = natsProcs("h", "och", { heartbeatMs: 250, missedBeats: 4, settleBeats: 2, sendTimeout: 3000 });
 
   it("the successor seeds history and ids from a live node's tail: resume from seq 101 and retries of acked ids", async () => {
-    const [holder, fresh, owner] = nodes;
-    const all = new Set(nodes.map((n) => n.nodeId));
+    const [holder, fresh, owner] = fleet.nodes;
+    const all = new Set(fleet.nodes.map((n) => n.nodeId));
     // A room the Bun process owns and the Deno process (which never subscribes before the crash) takes over.
     let room = "";
     for (let i = 0; i < 500 && !room; i++) {
@@ -69,7 +57,7 @@ describe("nats exchange: owner crash without history loss", () => {
     assertEquals(retry.errors, {});
     const original = new Map(pub.acked.map(([k, seq]) => [k, seq]));
     for (const [k, seq] of retry.acked) assertEquals(seq, original.get(k), `retry of c-${k} got its original seq`);
-    // Nothing was sequenced twice: the next new message continues at 301 on both nodes.
+    // Nothing was sequenced twice: the next new message continues at 301 on both fleet.nodes.
     const next = await fresh.call<PubResult>("publish", { room, tag: "after", count: 1, window: 1 });
     assertEquals(next.acked[0][1], 301);
     await waitUntil(async () => (await holder.call<Delivered>("delivered", { room })).got.length >= 301, "the holder got seq 301", 20_000, 20);
