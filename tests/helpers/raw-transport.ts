@@ -21,6 +21,8 @@ export interface RawConn {
   /** Send one client frame (text) or, on ws, raw bytes as a binary message; POST bodies may hold several lines. */
   send(data: string | Uint8Array): Promise<number>;
   errors(): Array<Extract<ServerFrame, { t: "error" }>>;
+  /** ws only: write bytes to the socket as they are (a hand-built WebSocket frame). */
+  writeRaw?(bytes: Uint8Array): void;
   close(): Promise<void>;
 }
 
@@ -82,6 +84,7 @@ async function openWs(base: string, opts: OpenOptions): Promise<RawConn> {
       return Promise.resolve(101);
     },
     errors: () => errorsOf(conn.frames),
+    writeRaw: (bytes) => void socket.write(bytes),
     async close() {
       if (!socket.destroyed) {
         if (handshaken && !ended) socket.write(wsFrame(new Uint8Array([0x03, 0xe8]), 0x8));
