@@ -98,6 +98,21 @@ export {
   type WebSocketTransportOptions,
 } from "./src/transport/websocket.ts";
 export { type SseOptions, SseTransport } from "./src/transport/sse.ts";
+export {
+  admit,
+  type AdmissionOptions,
+  type AllowedOrigins,
+  checkOrigin,
+  originAllowed,
+  refusalResponse,
+} from "./src/transport/admission.ts";
+export {
+  type ConnectionLimits,
+  identityKey,
+  type PublishRate,
+  type RefusalCounts,
+  type RequestRefusal,
+} from "./src/limits.ts";
 export { type LongPollOptions, LongPollTransport } from "./src/transport/long-poll.ts";
 
 // ---- NATS exchange (issue 5) ----

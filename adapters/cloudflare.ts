@@ -37,6 +37,7 @@ export type {
   DurableObjectStorageLike,
   DurableObjectStubLike,
   ExecutionContextLike,
+  WorkerWebSocket,
 } from "./cloudflare/_types.ts";
 // A Worker bundle must not import the package root: it also exports `connectNats` and with it the TCP client of
 // `nats` v2, which does not bundle for Workers. What a Worker needs from the core is re-exported here.

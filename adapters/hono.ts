@@ -12,8 +12,12 @@
  * | `POST /publish?room=` | server-side publish of the request body (only with `publishRoute`)     |
  * | `GET  /metrics`       | hub counters as JSON, or Prometheus text with `?format=prometheus` (only with `metricsRoute`) |
  *
- * `authorize(request, room, action)` is asked for every join and publish (the upgrade / stream-opening request is
- * the one passed); a denial is answered with a `FORBIDDEN` error frame carrying the frame's `ref` and `room`.
+ * Before a WebSocket upgrade, an SSE stream or a long-poll session, the request's `Origin` is checked
+ * (`allowedOrigins`, default same-origin: 403 `FORBIDDEN_ORIGIN`), then `authenticate(request)` (401
+ * `UNAUTHENTICATED`), then the hub's connection limits (503 `LIMIT_CONNECTIONS`, 429 `LIMIT_SESSIONS`); the POSTs and
+ * DELETEs of a session are origin-checked too. `authorize(request, room, action, identity)` is asked for every join
+ * and publish (the upgrade / stream-opening request is the one passed, `identity` what `authenticate` returned); a
+ * denial is answered with a `FORBIDDEN` error frame carrying the frame's `ref` and `room`.
  *
  * @example
  * ```ts
@@ -41,6 +45,8 @@ import type { ConnectionAuthorizer } from "../src/transport/connection.ts";
 import { LongPollTransport, type LongPollOptions } from "../src/transport/long-poll.ts";
 import { SseTransport, type SseOptions } from "../src/transport/sse.ts";
 import { webSocketConnection, type WebSocketHandlers } from "../src/transport/websocket.ts";
+import { admit, type AdmissionOptions, checkOrigin } from "../src/transport/admission.ts";
+import { errorFrame } from "../src/protocol.ts";
 import { socketOf } from "./_ws-writers.ts";
 import type { UpgradeWebSocket } from "./_serve.ts";
 
@@ -65,11 +71,14 @@ export type HonoApp = hono.Hono;
  * const opts: EdgeplaneRoutesOptions = { upgradeWebSocket, authorize: (req, room) => room !== "staff", metricsRoute: true };
  * ```
  */
-export interface EdgeplaneRoutesOptions {
+export interface EdgeplaneRoutesOptions extends AdmissionOptions {
   /** The runtime's Hono WebSocket helper (`adapters/node.ts`, `deno.ts`, `bun.ts` re-export it). Without it `/ws` is not mounted. */
   upgradeWebSocket?: UpgradeWebSocket;
-  /** Allow or deny a join / publish for the request that opened the connection. Default: allow all. */
-  authorize?: (request: Request, room: string, action: HubAction) => boolean | Promise<boolean>;
+  /**
+   * Allow or deny a join / publish for the request that opened the connection (and the `identity` `authenticate`
+   * returned for it). Default: allow all.
+   */
+  authorize?: (request: Request, room: string, action: HubAction, identity: unknown) => boolean | Promise<boolean>;
   /** Queue budget / slow-consumer settings for every connection of these routes. */
   queue?: QueueOptions;
   /** SSE settings (heartbeat, retry, close grace). */
@@ -121,8 +130,12 @@ export interface EdgeplaneRoutes {
 export function edgeplaneRoutes(hub: Hub, opts: EdgeplaneRoutesOptions = {}): EdgeplaneRoutes {
   const userAuth = opts.authorize;
   const authorize: ConnectionAuthorizer | undefined = userAuth
-    ? (conn, room, action) => userAuth(conn.data as Request, room, action)
+    ? (conn, room, action) => userAuth(conn.data as Request, room, action, conn.identity)
     : undefined;
+  const admission: AdmissionOptions = { allowedOrigins: opts.allowedOrigins, authenticate: opts.authenticate };
+  const origins = opts.allowedOrigins;
+  /** The identity of an admitted upgrade request, from the check before the upgrade to the socket's open. */
+  const identities = new WeakMap<Request, unknown>();
   const queue = opts.queue ? definedOnly(opts.queue) : undefined;
   const sse = new SseTransport(hub, { ...definedOnly(opts.sse ?? {}), queue, authorize });
   const poll = new LongPollTransport(hub, { ...definedOnly(opts.poll ?? {}), queue, authorize });
@@ -131,13 +144,27 @@ export function edgeplaneRoutes(hub: Hub, opts: EdgeplaneRoutesOptions = {}): Ed
   if (opts.upgradeWebSocket) {
     app.get(
       "/ws",
+      async (c, next) => {
+        const a = await admit(hub, c.req.raw, admission);
+        if (a instanceof Response) return a;
+        identities.set(c.req.raw, a.identity);
+        await next();
+      },
       opts.upgradeWebSocket((c) => {
         const request = c.req.raw;
+        const identity = identities.get(request);
         let h: WebSocketHandlers | undefined;
         let early: unknown[] | undefined; // messages that arrive before onOpen (rare)
         return {
           onOpen(_evt: Event, ws: WSContext) {
-            h = webSocketConnection(hub, socketOf(ws), { data: request, queue, authorize });
+            try {
+              h = webSocketConnection(hub, socketOf(ws), { data: request, queue, authorize, identity });
+            } catch (err) {
+              // Admitted before the upgrade, full by the time it opened: say why, then close (1013: try again later).
+              ws.send(errorFrame(err).text);
+              ws.close(1013, err instanceof EdgeplaneError ? err.code : "refused");
+              return;
+            }
             if (early) for (const d of early.splice(0)) h.message(d);
           },
           onMessage(evt: MessageEvent) {
@@ -156,17 +183,26 @@ export function edgeplaneRoutes(hub: Hub, opts: EdgeplaneRoutesOptions = {}): Ed
     app.get("/ws", (c) => c.json({ error: { code: "BAD_FRAME", message: "expected a WebSocket upgrade" } }, 426));
   }
 
-  app.get("/sse", (c) => sse.open(c.req.raw, { data: c.req.raw }));
-  app.post("/sse/:token", (c) => sse.post(c.req.param("token"), c.req.raw));
-  app.get("/poll", (c) => poll.poll(c.req.raw, { data: c.req.raw }));
-  app.post("/poll/:token", (c) => poll.post(c.req.param("token"), c.req.raw));
-  app.delete("/poll/:token", (c) => poll.end(c.req.param("token")));
+  app.get("/sse", async (c) => {
+    const a = await admit(hub, c.req.raw, admission);
+    return a instanceof Response ? a : sse.open(c.req.raw, { data: c.req.raw, identity: a.identity });
+  });
+  app.post("/sse/:token", (c) => checkOrigin(hub, c.req.raw, origins) ?? sse.post(c.req.param("token"), c.req.raw));
+  app.get("/poll", async (c) => {
+    if (c.req.query("session") !== undefined) return checkOrigin(hub, c.req.raw, origins) ?? poll.poll(c.req.raw);
+    const a = await admit(hub, c.req.raw, admission);
+    return a instanceof Response ? a : poll.poll(c.req.raw, { data: c.req.raw, identity: a.identity });
+  });
+  app.post("/poll/:token", (c) => checkOrigin(hub, c.req.raw, origins) ?? poll.post(c.req.param("token"), c.req.raw));
+  app.delete("/poll/:token", (c) => checkOrigin(hub, c.req.raw, origins) ?? poll.end(c.req.param("token")));
 
   if (opts.publishRoute) {
     app.post("/publish", async (c) => {
       const room = c.req.query("room") ?? "";
+      const a = await admit(hub, c.req.raw, admission, false);
+      if (a instanceof Response) return a;
       try {
-        if (userAuth && !(await askAuthorize(() => userAuth(c.req.raw, room, "publish"), { action: "publish", room }))) {
+        if (userAuth && !(await askAuthorize(() => userAuth(c.req.raw, room, "publish", a.identity), { action: "publish", room }))) {
           throw new EdgeplaneError("FORBIDDEN", "not allowed to publish to this room");
         }
         const info = await hub.publish(room, await c.req.text());

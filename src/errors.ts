@@ -27,6 +27,18 @@ export type ErrorCode =
   | "SLOW_CONSUMER"
   | "GAP"
   | "REMOTE_ERROR"
+  /** A browser request from an origin the routes do not allow (`allowedOrigins`); HTTP 403. */
+  | "FORBIDDEN_ORIGIN"
+  /** The `authenticate` hook refused the request (returned null/undefined or threw); HTTP 401. */
+  | "UNAUTHENTICATED"
+  /** The node is at its `limits.maxConnections`; HTTP 503 (try another node or later). */
+  | "LIMIT_CONNECTIONS"
+  /** The identity is at its `limits.maxConnectionsPerIdentity` (ws, SSE and poll sessions); HTTP 429. */
+  | "LIMIT_SESSIONS"
+  /** The connection is in `limits.maxRoomsPerConnection` rooms already; the join is refused. */
+  | "LIMIT_ROOMS"
+  /** The connection publishes faster than `limits.publishRate`; the publish is refused (the connection stays open). */
+  | "RATE_LIMITED"
   /** An optional peer dependency the feature needs is not installed (`details.package` names it). */
   | "MISSING_DEPENDENCY";
 

@@ -16,12 +16,15 @@ import { FlushGroup, type FrameSink, type QueueOptions, type SendOutcome } from 
 import { Registry } from "./local/registry.ts";
 import { JoinTask, RoomPumps } from "./local/room-pump.ts";
 import { ackFrame, type ClientFrame, errorFrame, type Frame, frame, parseClientFrame } from "./protocol.ts";
-import { fromBase64, randomId } from "./_utf8.ts";
+import { fromBase64, randomId, utf8Length } from "./_utf8.ts";
 import { Cluster, type ClusterOptions, type ClusterStatus, nodeOfConnection, type PresenceEntry } from "./cluster/cluster.ts";
 import { RESERVED_PREFIX } from "./cluster/_wire.ts";
 import { askAuthorize } from "./_authorize.ts";
+import { type ConnectionLimits, identityKey, Limiter, type RefusalCounts, type RequestRefusal } from "./limits.ts";
 
 const NO_QUEUE_OPTIONS: QueueOptions = {};
+/** The hub checks presence meta against its own limit (and counts refusals). */
+const NO_META_CHECK = { maxMetaBytes: Infinity };
 
 /**
  * What a connection may be asked to do; `authorize` decides.
@@ -70,6 +73,14 @@ export interface HubOptions {
   onAsk?: (data: unknown, ctx: { from: string; connection?: HubConnection }) => unknown | Promise<unknown>;
   /** Presence frames to clients: full member lists up to `listMax` (default 100), counts above; at most one per room per `intervalMs` (default 250). */
   presence?: { listMax?: number; intervalMs?: number };
+  /** Per-node and per-connection limits (connections, rooms, publish rate, presence meta size); see {@link ConnectionLimits}. */
+  limits?: ConnectionLimits;
+  /**
+   * The presence `meta` a client join is stored with, from what the client sent and the connection (its
+   * `identity`): e.g. `(conn, _room, meta) => ({ ...meta, name: (conn.identity as User).name })`, so a client cannot
+   * claim another user's name. Default: the client's meta as sent.
+   */
+  presenceMeta?: (conn: HubConnection, room: string, meta: Record<string, unknown> | undefined) => unknown;
 }
 
 /**
@@ -97,6 +108,8 @@ export interface HubConnection {
   readonly rooms: ReadonlySet<string>;
   /** Adapter data (e.g. the upgrade Request) for `authorize`. */
   data: unknown;
+  /** What the routes' `authenticate` hook returned for this connection (undefined without one). */
+  readonly identity: unknown;
 }
 
 /**
@@ -155,6 +168,8 @@ export interface HubMetrics {
   badFrames: number;
   /** Server-side listeners (`hub.subscribe`) that threw. */
   listenerErrors: number;
+  /** Requests, connections, joins and publishes refused by origin, authentication and limits, by reason. */
+  refused: RefusalCounts;
   /** True once `drain()` started. */
   draining: boolean;
   /** The exchange's own status and counters. */
@@ -220,10 +235,12 @@ export class Hub {
   /** This hub's connections flush together; never with another hub's (Durable Objects share a Workers isolate). */
   readonly #flushes = new FlushGroup();
   readonly #mergedQueue = new WeakMap<QueueOptions, QueueOptions>();
+  readonly #limits: Limiter;
 
   /** A hub on `opts.exchange` (default: a private {@link MemoryExchange}). */
   constructor(opts: HubOptions = {}) {
     this.#opts = opts;
+    this.#limits = new Limiter(opts.limits);
     this.exchange = opts.exchange ?? new MemoryExchange();
     this.#log = opts.log ?? ((line) => console.info(line));
     this.#pumps = new RoomPumps({
@@ -260,15 +277,25 @@ export class Hub {
     return this.exchange.nodeId;
   }
 
-  /** Register a connection writing to `sink`; sends a `welcome` frame. */
-  connect(sink: FrameSink, opts: { id?: string; queue?: QueueOptions; data?: unknown } = {}): HubConnection {
-    this.#assertOpen();
-    if (this.#draining) throw new EdgeplaneError("CLOSED", "hub is draining; connect to another node");
+  /**
+   * Register a connection writing to `sink`; sends a `welcome` frame. `identity` is what authentication said about
+   * the client (see {@link HubConnection.identity}). Throws `CLOSED` (closed or draining), `LIMIT_CONNECTIONS` (the
+   * node is full) or `LIMIT_SESSIONS` (the identity has `limits.maxConnectionsPerIdentity` already).
+   */
+  connect(sink: FrameSink, opts: { id?: string; queue?: QueueOptions; data?: unknown; identity?: unknown } = {}): HubConnection {
+    const refused = this.admits(opts.identity);
+    if (refused) throw refused;
     // `<nodeId>~<random>`: any node can tell where a connection lives (sendTo, ask).
     const conn = new Conn(opts.id ?? `${this.nodeId}~${randomId().slice(0, 20)}`, this.#registry, sink, this.#queueOptions(opts.queue), this.#flushes);
     conn.data = opts.data;
+    conn.identity = opts.identity;
+    conn.key = identityKey(opts.identity);
+    conn.tokens = this.#limits.burst;
+    conn.refilledAt = Date.now();
     this.#registry.add(conn.id, conn);
+    this.#limits.hold(conn.key);
     conn.queue.onClose = (code) => {
+      this.#limits.release(conn.key);
       if (code === (this.#opts.queue?.slowConsumerCode ?? 4008)) {
         this.#counters.slowConsumerCloses++;
         this.#log(`edgeplane slow consumer closed conn=${conn.id} rooms=${conn.rooms.size}`);
@@ -277,6 +304,38 @@ export class Hub {
     };
     conn.send(frame({ t: "welcome", conn: conn.id, node: this.nodeId }));
     return conn;
+  }
+
+  /**
+   * Whether a connection (of `identity`) would be accepted now: `undefined`, or the error `connect` would throw
+   * (counted as a refusal). Transports ask before a WebSocket upgrade or a session, to answer 503 / 429 instead.
+   *
+   * @example
+   * ```ts
+   * const no = hub.admits(identity);
+   * if (no) return new Response(no.message, { status: no.code === "LIMIT_SESSIONS" ? 429 : 503 });
+   * ```
+   */
+  admits(identity?: unknown): EdgeplaneError | undefined {
+    if (this.#closed) return new EdgeplaneError("CLOSED", "hub is closed");
+    if (this.#draining) return new EdgeplaneError("CLOSED", "hub is draining; connect to another node");
+    return this.#limits.refusal(this.#registry.connectionCount, identityKey(identity));
+  }
+
+  /**
+   * Count a request refused before a connection existed (bad origin, failed authentication), for
+   * `metrics().refused`. The routes do this; call it when you check requests yourself.
+   *
+   * @example
+   * ```ts
+   * if (!(await verify(request))) {
+   *   hub.countRefusal("unauthenticated");
+   *   return new Response(null, { status: 401 });
+   * }
+   * ```
+   */
+  countRefusal(reason: RequestRefusal): void {
+    this.#limits.counts[reason]++;
   }
 
   /** The hub's queue settings under a transport's: one merged object per transport's settings, shared. */
@@ -376,7 +435,7 @@ export class Hub {
     if (!conn) return;
     let f: ClientFrame;
     try {
-      f = parseClientFrame(text);
+      f = parseClientFrame(text, NO_META_CHECK);
     } catch (err) {
       this.#counters.badFrames++;
       const ref = err instanceof EdgeplaneError ? err.details?.ref : undefined;
@@ -388,8 +447,23 @@ export class Hub {
       switch (f.t) {
         case "join": {
           validateRoom(f.room);
-          if (this.#opts.authorize) await this.#authorize(conn, f.room, "join");
-          await this.join(conn.id, f.room, { lastSeq: f.lastSeq, meta: f.meta });
+          const limits = this.#limits;
+          if (conn.pendingJoins + conn.rooms.size >= limits.maxRooms && !conn.rooms.has(f.room)) {
+            limits.counts.rooms++;
+            throw new EdgeplaneError("LIMIT_ROOMS", `a connection may be in at most ${limits.maxRooms} rooms`, { limit: limits.maxRooms });
+          }
+          if (f.meta !== undefined && utf8Length(JSON.stringify(f.meta)) > limits.maxMetaBytes) {
+            limits.counts.meta++;
+            throw new EdgeplaneError("PAYLOAD_TOO_LARGE", `meta must serialize to at most ${limits.maxMetaBytes} bytes`, { limit: limits.maxMetaBytes });
+          }
+          conn.pendingJoins++;
+          try {
+            if (this.#opts.authorize) await this.#authorize(conn, f.room, "join");
+            const meta = this.#opts.presenceMeta ? this.#opts.presenceMeta(conn, f.room, f.meta) : f.meta;
+            await this.join(conn.id, f.room, { lastSeq: f.lastSeq, meta });
+          } finally {
+            conn.pendingJoins--;
+          }
           return; // the pump sends `joined` before any replayed message
         }
         case "leave":
@@ -399,6 +473,7 @@ export class Hub {
         case "pub": {
           validateRoom(f.room);
           if (f.room.startsWith(RESERVED_PREFIX)) throw new EdgeplaneError("BAD_ROOM", `rooms starting with ${RESERVED_PREFIX} are reserved`);
+          if (this.#limits.perMs !== 0 && !this.#limits.take(conn, Date.now())) this.#rateLimited(conn);
           if (this.#opts.authorize) await this.#authorize(conn, f.room, "publish");
           let payload: Payload;
           if (f.data !== undefined) payload = f.data;
@@ -500,6 +575,7 @@ export class Hub {
       queuedBytes,
       outcomes: { ...this.#outcomes },
       ...this.#counters,
+      refused: { ...this.#limits.counts },
       draining: this.#draining,
       exchange: this.exchange.status(),
       ...(this.cluster ? { cluster: this.cluster.status() } : {}),
@@ -531,6 +607,17 @@ export class Hub {
     if (!auth) return;
     const ok = await askAuthorize(() => auth(conn, room, action), { action, room }, this.#log);
     if (!ok) throw new EdgeplaneError("FORBIDDEN", `not allowed to ${action} this room`);
+  }
+
+  /** A publish over the rate: close a connection that keeps going (4029), else refuse this publish. */
+  #rateLimited(conn: Conn): never {
+    const limits = this.#limits;
+    if (conn.strikes >= limits.closeAfter) {
+      limits.counts.rateCloses++;
+      this.#log(`edgeplane rate limit: closed conn=${conn.id} after ${conn.strikes} refused publishes`);
+      conn.close(4029, "rate limited");
+    }
+    throw new EdgeplaneError("RATE_LIMITED", "publishing too fast; slow down", { perSecond: limits.perMs * 1000, burst: limits.burst });
   }
 
   #assertOpen(): void {

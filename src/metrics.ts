@@ -32,6 +32,8 @@ export function prometheusText(m: HubMetrics, extraGauges: Record<string, number
   for (const k of ["messages", "framesSerialized", "duplicatesDropped", "discontinuities", "slowConsumerCloses", "badFrames", "listenerErrors"] as const) {
     metric(`${snake(k)}_total`, "counter", m[k]);
   }
+  out.push("# TYPE edgeplane_refused_total counter");
+  for (const [reason, n] of Object.entries(m.refused)) out.push(`edgeplane_refused_total{${node},reason="${snake(reason)}"} ${n}`);
   const ex = `${node},exchange="${escapeLabel(m.exchange.kind)}"`;
   metric("exchange_ready", "gauge", m.exchange.state === "ready" ? 1 : 0, ex);
   metric("exchange_epoch", "gauge", m.exchange.epoch, ex);

@@ -23,7 +23,8 @@ import { toBase64, utf8Length } from "./_utf8.ts";
 export const MAX_CLIENT_FRAME_BYTES: number = 1024 * 1024 + 4096;
 
 /**
- * Largest presence `meta` object a client may attach to a join (serialized characters).
+ * Default largest presence `meta` a client may attach to a join (UTF-8 bytes of its JSON); a hub's
+ * `limits.maxPresenceMetaBytes` overrides it.
  *
  * @example
  * ```ts
@@ -155,14 +156,15 @@ export function errorFrame(err: unknown, ref?: string, room?: string): Frame {
 
 /**
  * Parse and shape-check one client frame. Throws `BAD_FRAME` (not JSON, not an object, unknown type, wrong field
- * types) or `PAYLOAD_TOO_LARGE`. Room names are validated later by the hub (`BAD_ROOM`).
+ * types) or `PAYLOAD_TOO_LARGE` (the frame, or a join's `meta` over `opts.maxMetaBytes`, default
+ * {@link MAX_PRESENCE_META_BYTES}). Room names are validated later by the hub (`BAD_ROOM`).
  *
  * @example
  * ```ts
  * const f = parseClientFrame('{"t":"join","room":"lobby"}');
  * ```
  */
-export function parseClientFrame(text: string): ClientFrame {
+export function parseClientFrame(text: string, opts?: { maxMetaBytes?: number }): ClientFrame {
   if (typeof text !== "string") throw new EdgeplaneError("BAD_FRAME", "frame must be text");
   if (text.length > MAX_CLIENT_FRAME_BYTES) {
     throw new EdgeplaneError("PAYLOAD_TOO_LARGE", `frame is larger than ${MAX_CLIENT_FRAME_BYTES} bytes`);
@@ -182,7 +184,7 @@ export function parseClientFrame(text: string): ClientFrame {
   }
   const ref = f.ref as string | undefined;
   try {
-    return shapeClientFrame(f, ref);
+    return shapeClientFrame(f, opts?.maxMetaBytes ?? MAX_PRESENCE_META_BYTES);
   } catch (err) {
     // Echo the frame's ref so the client can match the error to its request.
     if (ref !== undefined && err instanceof EdgeplaneError) throw new EdgeplaneError(err.code, err.message, { ...err.details, ref });
@@ -190,7 +192,8 @@ export function parseClientFrame(text: string): ClientFrame {
   }
 }
 
-function shapeClientFrame(f: Record<string, unknown>, ref: string | undefined): ClientFrame {
+function shapeClientFrame(f: Record<string, unknown>, maxMetaBytes: number): ClientFrame {
+  const ref = f.ref as string | undefined;
   switch (f.t) {
     case "join":
       if (typeof f.room !== "string") throw new EdgeplaneError("BAD_FRAME", "join needs a string room");
@@ -199,8 +202,8 @@ function shapeClientFrame(f: Record<string, unknown>, ref: string | undefined): 
       }
       if (f.meta !== undefined) {
         if (f.meta === null || typeof f.meta !== "object" || Array.isArray(f.meta)) throw new EdgeplaneError("BAD_FRAME", "meta must be an object");
-        if (JSON.stringify(f.meta).length > MAX_PRESENCE_META_BYTES) {
-          throw new EdgeplaneError("BAD_FRAME", `meta must serialize to at most ${MAX_PRESENCE_META_BYTES} bytes`);
+        if (maxMetaBytes !== Infinity && utf8Length(JSON.stringify(f.meta)) > maxMetaBytes) {
+          throw new EdgeplaneError("PAYLOAD_TOO_LARGE", `meta must serialize to at most ${maxMetaBytes} bytes`);
         }
       }
       return { t: "join", room: f.room, lastSeq: f.lastSeq as number | undefined, meta: f.meta as Record<string, unknown> | undefined, ref };

@@ -84,6 +84,13 @@ export interface DurableObjectStateLike {
   blockConcurrencyWhile<T>(fn: () => Promise<T>): Promise<T>;
   /** Keep the object alive until `p` settles. */
   waitUntil?(p: Promise<unknown>): void;
+  /**
+   * Hibernation API: accept a `WebSocketPair` server end on behalf of the object. The runtime keeps the socket open
+   * while the object is evicted and calls the object's `webSocketMessage` / `webSocketClose` / `webSocketError`.
+   */
+  acceptWebSocket?(ws: WorkerWebSocket, tags?: string[]): void;
+  /** Hibernation API: the sockets accepted with {@link DurableObjectStateLike.acceptWebSocket} that are still open. */
+  getWebSockets?(tag?: string): WorkerWebSocket[];
 }
 
 /**
@@ -99,14 +106,32 @@ export interface ExecutionContextLike {
   waitUntil(p: Promise<unknown>): void;
 }
 
-/** The server end of a `WebSocketPair` (a standard WebSocket plus `accept()`). */
+/**
+ * The server end of a `WebSocketPair` (a standard WebSocket plus `accept()` and the Hibernation API's attachment).
+ *
+ * @example
+ * ```ts
+ * const { 0: client, 1: server } = new WebSocketPair();
+ * ctx.acceptWebSocket(server); // or server.accept()
+ * ```
+ */
 export interface WorkerWebSocket {
+  /** Standard API: handle the socket's events in this isolate (the object stays in memory while it is open). */
   accept(): void;
+  /** Send a text or binary message. */
   send(data: string | ArrayBuffer | ArrayBufferView): void;
+  /** Close with a code and reason. */
   close(code?: number, reason?: string): void;
+  /** Standard API: a received message. */
   addEventListener(type: "message", fn: (e: { data: unknown }) => void): void;
+  /** Standard API: the socket closed or failed. */
   addEventListener(type: "close" | "error", fn: (e: unknown) => void): void;
+  /** `WebSocket.OPEN` (1) while open. */
   readonly readyState: number;
+  /** Hibernation API: keep a small structured-clonable value with the socket (it survives the object's eviction). */
+  serializeAttachment?(value: unknown): void;
+  /** Hibernation API: the value given to `serializeAttachment`. */
+  deserializeAttachment?(): unknown;
 }
 
 /** `new WebSocketPair()`: index 0 is the client end (returned in the 101 response), 1 the server end. */

@@ -4,19 +4,25 @@
  * exchange you choose: the {@link DurableObjectExchange} (Cloudflare only) or a `NatsExchange` over
  * `connectNatsWebSocket()` (the hub joins the fleet of your other servers).
  *
- * The hub starts on the object's first request and lives as long as the object stays in memory. An open WebSocket or
- * SSE stream keeps it there; when Cloudflare evicts it anyway (deploys, limits), its clients' connections drop, they
- * reconnect through the Worker and resume every room by seq from the exchange's history.
+ * The hub starts on the object's first request. On the Durable Object exchange WebSockets are accepted with the
+ * Hibernation API: an object whose only work is open, idle WebSockets may be evicted while they stay open (SSE
+ * streams and long-poll sessions keep it in memory). The next event (a client frame, a room object's delivery) wakes
+ * it: the hub starts again, every surviving socket gets a new `welcome`, and its client rejoins every room from the
+ * last seq it has. On any other exchange (NATS) sockets use the standard API, and an open one keeps the object in
+ * memory: nothing would wake an evicted NATS hub when a message arrives for its clients. When Cloudflare evicts an object with
+ * its sockets (deploys, limits), the clients reconnect through the Worker and resume by seq from the exchange's
+ * history.
  *
  * @module
  */
+import { admit } from "../../src/transport/admission.ts";
 import { edgeplaneRoutes, type EdgeplaneRoutes, type EdgeplaneRoutesOptions } from "../hono.ts";
 import { EdgeplaneError } from "../../src/errors.ts";
 import type { Exchange } from "../../src/exchange/exchange.ts";
 import { Hub, type HubOptions } from "../../src/hub.ts";
 import type { ConnectionAuthorizer } from "../../src/transport/connection.ts";
-import { webSocketConnection } from "../../src/transport/websocket.ts";
-import { type DurableObjectNamespaceLike, type DurableObjectStateLike, upgradeResponse, webSocketPair } from "./_types.ts";
+import { webSocketConnection, type WebSocketHandlers } from "../../src/transport/websocket.ts";
+import { type DurableObjectNamespaceLike, type DurableObjectStateLike, upgradeResponse, webSocketPair, type WorkerWebSocket } from "./_types.ts";
 import { DurableObjectExchange } from "./do-exchange.ts";
 import { HUB_HEADER, PATHS, reply } from "./_wire.ts";
 import { SHARD_HEADER } from "./worker.ts";
@@ -87,6 +93,15 @@ export function durableObjectExchange(
   };
 }
 
+/** What a hibernatable socket keeps across the object's eviction: its upgrade request (for `authorize` and the hub). */
+interface SocketAttachment {
+  url: string;
+  headers: [string, string][];
+}
+
+/** Larger upgrade requests (long cookies) keep the socket with the standard API (Cloudflare's attachment limit). */
+const MAX_ATTACHMENT = 2048;
+
 interface Running {
   hub: Hub;
   routes: EdgeplaneRoutes;
@@ -117,6 +132,9 @@ export function hubObject<Env = any>(opts: HubObjectOptions<Env> = {}): HubObjec
     readonly #env: Env;
     #running: Promise<Running> | undefined;
     #hub: Hub | undefined;
+    /** Every open WebSocket of this object and its hub connection. */
+    readonly #sockets = new Map<WorkerWebSocket, WebSocketHandlers>();
+    #waking: Promise<void> | undefined;
 
     constructor(state: DurableObjectStateLike, env: Record<string, unknown>) {
       this.#state = state;
@@ -130,7 +148,10 @@ export function hubObject<Env = any>(opts: HubObjectOptions<Env> = {}): HubObjec
     async fetch(request: Request): Promise<Response> {
       const url = new URL(request.url);
       if (url.pathname === PATHS.deliver) {
-        // A room object's delivery. A fresh object (evicted and woken by the delivery) subscribed to nothing.
+        // A room object's delivery. A fresh object (evicted and woken by the delivery) subscribed to nothing: it
+        // answers `gone` (the room object stops delivering to it) and re-registers its hibernated sockets, whose
+        // clients rejoin from their last seq.
+        if (!this.#hub && this.#state.getWebSockets?.().length) await this.#wake().catch(() => {});
         const ex = this.#hub?.exchange;
         return ex instanceof DurableObjectExchange ? ex.receive(request) : reply({ gone: true });
       }
@@ -158,7 +179,7 @@ export function hubObject<Env = any>(opts: HubObjectOptions<Env> = {}): HubObjec
         const prefix = `${shard}.`;
         const routes = edgeplaneRoutes(hub, { ...r, sse: { ...r.sse, tokenPrefix: prefix }, poll: { ...r.poll, tokenPrefix: prefix } });
         const userAuth = r.authorize;
-        const authorize: ConnectionAuthorizer | undefined = userAuth ? (conn, room, action) => userAuth(conn.data as Request, room, action) : undefined;
+        const authorize: ConnectionAuthorizer | undefined = userAuth ? (conn, room, action) => userAuth(conn.data as Request, room, action, conn.identity) : undefined;
         this.#hub = hub;
         return { hub, routes, authorize };
       })();
@@ -169,20 +190,98 @@ export function hubObject<Env = any>(opts: HubObjectOptions<Env> = {}): HubObjec
       return started;
     }
 
-    #webSocket(run: Running, request: Request): Response {
+    async #webSocket(run: Running, request: Request): Promise<Response> {
       if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
         return reply({ error: { code: "BAD_FRAME", message: "expected a WebSocket upgrade" } }, 426);
       }
+      // The same checks as the routes' /ws: origin, authenticate, the hub's connection limits.
+      const a = await admit(run.hub, request, { allowedOrigins: opts.routes?.allowedOrigins, authenticate: opts.routes?.authenticate });
+      if (a instanceof Response) return a;
       const { client, server } = webSocketPair();
-      server.accept();
-      const h = webSocketConnection(run.hub, {
-        send: (t) => server.send(t),
-        close: (code, reason) => server.close(code, reason),
-      }, { data: request, queue: opts.routes?.queue, authorize: run.authorize });
-      server.addEventListener("message", (e) => h.message(e.data));
-      server.addEventListener("close", () => h.closed());
-      server.addEventListener("error", () => h.closed());
+      const attachment: SocketAttachment = { url: request.url, headers: [...request.headers] };
+      if (
+        run.hub.exchange instanceof DurableObjectExchange && this.#state.acceptWebSocket && server.serializeAttachment &&
+        JSON.stringify(attachment).length <= MAX_ATTACHMENT
+      ) {
+        // Hibernation API: the runtime holds the socket, the object may be evicted while it stays open. Only on the
+        // Durable Object exchange, whose room objects wake the hub with their next delivery; on NATS (or any other
+        // exchange) an evicted hub would leave the fleet, and its quiet clients would get nothing until they sent a
+        // frame, so their open sockets keep it in memory instead.
+        this.#state.acceptWebSocket(server);
+        server.serializeAttachment(attachment);
+        this.#register(run, server, request, a.identity);
+      } else {
+        server.accept();
+        const h = this.#register(run, server, request, a.identity);
+        server.addEventListener("message", (e) => h.message(e.data));
+        server.addEventListener("close", () => this.#closed(server));
+        server.addEventListener("error", () => this.#closed(server));
+      }
       return upgradeResponse(client);
+    }
+
+    #register(run: Running, ws: WorkerWebSocket, request: Request, identity: unknown): WebSocketHandlers {
+      const h = webSocketConnection(run.hub, {
+        send: (t) => ws.send(t),
+        close: (code, reason) => ws.close(code, reason),
+      }, { data: request, queue: opts.routes?.queue, authorize: run.authorize, identity });
+      this.#sockets.set(ws, h);
+      return h;
+    }
+
+    #closed(ws: WorkerWebSocket): void {
+      const h = this.#sockets.get(ws);
+      this.#sockets.delete(ws);
+      h?.closed();
+    }
+
+    /**
+     * An evicted object woken by an event (a socket's message, a room object's delivery) with hibernated sockets
+     * still open: start the hub and register every socket again. Each gets a new `welcome`, on which the client
+     * rejoins its rooms with the last seq it has, so the exchange resumes them from history (no gap, no duplicate).
+     */
+    #wake(): Promise<void> {
+      return (this.#waking ??= (async () => {
+        const sockets = (this.#state.getWebSockets?.() ?? []).filter((ws) => !this.#sockets.has(ws));
+        const requests = sockets.map((ws) => {
+          const a = ws.deserializeAttachment?.() as SocketAttachment | undefined;
+          return a ? new Request(a.url, { headers: a.headers }) : undefined;
+        });
+        const first = requests.find((r) => r !== undefined);
+        if (!first) return;
+        const run = await this.#start(first);
+        // The identity is not kept across an eviction (it need not serialize): ask `authenticate` again.
+        const auth = opts.routes?.authenticate;
+        const identities = await Promise.all(requests.map((r) => (r && auth ? Promise.resolve().then(() => auth(r)).catch(() => undefined) : undefined)));
+        sockets.forEach((ws, i) => {
+          const request = requests[i];
+          if (this.#sockets.has(ws) || !request) return;
+          if (auth && identities[i] == null) {
+            try {
+              ws.close(1008, "UNAUTHENTICATED");
+            } catch { /* already closed */ }
+          } else this.#register(run, ws, request, identities[i] ?? undefined);
+        });
+      })().finally(() => (this.#waking = undefined)));
+    }
+
+    /** Hibernation API: a message on an accepted socket (the object may have been evicted since). */
+    async webSocketMessage(ws: WorkerWebSocket, message: string | ArrayBuffer): Promise<void> {
+      if (!this.#sockets.has(ws)) await this.#wake();
+      this.#sockets.get(ws)?.message(message);
+    }
+
+    /** Hibernation API: the client closed the socket. */
+    webSocketClose(ws: WorkerWebSocket, code: number, reason: string): void {
+      this.#closed(ws);
+      try {
+        ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
+      } catch { /* already closed */ }
+    }
+
+    /** Hibernation API: the socket failed. */
+    webSocketError(ws: WorkerWebSocket): void {
+      this.#closed(ws);
     }
   };
 }

@@ -4,7 +4,7 @@
  *
  * Settings come from the environment: `NATS_URL`, `NODE_ID`, `EDGEPLANE_PREFIX` (backplane, see `exchange.ts`),
  * `EDGEPLANE_HEARTBEAT_MS` (cluster heartbeat), `EDGEPLANE_PUBLISH_ROUTE=1` (mount `POST /publish`), `EDGEPLANE_ADMIN_ROUTES=1` (mount `cluster-routes.ts`), `EDGEPLANE_QUEUE_BYTES` (per-connection budget), `EDGEPLANE_SLOW_CONSUMER_MS`,
- * `EDGEPLANE_SSE_HEARTBEAT_MS`, `EDGEPLANE_POLL_IDLE_MS`. Rooms named `private:*` are refused (the authorize hook).
+ * `EDGEPLANE_SSE_HEARTBEAT_MS`, `EDGEPLANE_POLL_IDLE_MS`, `EDGEPLANE_ALLOWED_ORIGINS`. Rooms named `private:*` are refused (the authorize hook).
  *
  * @module
  */
@@ -78,6 +78,10 @@ export async function createChatApp(opts: ChatAppOptions): Promise<ChatApp> {
   const routes = edgeplaneRoutes(hub, {
     upgradeWebSocket: opts.upgradeWebSocket,
     authorize: (_request, room) => !room.startsWith("private:"),
+    // The demo's nodes serve each other's pages (`?nodes=`): allow pages of the same host on any port, or the
+    // origins listed in EDGEPLANE_ALLOWED_ORIGINS.
+    allowedOrigins: opts.env("EDGEPLANE_ALLOWED_ORIGINS")?.split(",").filter(Boolean) ??
+      ((origin, request) => new URL(origin).hostname === new URL(request.url).hostname),
     queue: { budgetBytes: num("EDGEPLANE_QUEUE_BYTES"), slowConsumerMs: num("EDGEPLANE_SLOW_CONSUMER_MS") },
     sse: { heartbeatMs: num("EDGEPLANE_SSE_HEARTBEAT_MS") },
     poll: { idleMs: num("EDGEPLANE_POLL_IDLE_MS") },

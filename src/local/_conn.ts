@@ -3,10 +3,20 @@ import type { HubConnection } from "../hub.ts";
 import type { Frame } from "../protocol.ts";
 import { type FlushGroup, type FrameSink, OutboundQueue, type QueueOptions, type SendOutcome } from "./queue.ts";
 import type { Registry } from "./registry.ts";
+import type { Bucket } from "../limits.ts";
 
-export class Conn implements HubConnection {
+export class Conn implements HubConnection, Bucket {
   readonly queue: OutboundQueue;
   data: unknown = undefined;
+  identity: unknown = undefined;
+  /** The identity's key for `limits.maxConnectionsPerIdentity`. */
+  key: string | undefined = undefined;
+  /** Joins sent by the client and not yet answered (counted against the rooms limit). */
+  pendingJoins = 0;
+  // The publish token bucket (limits.publishRate): numbers on the connection, no object per publish.
+  tokens = 0;
+  refilledAt = 0;
+  strikes = 0;
   constructor(readonly id: string, readonly registry: Registry<Conn>, sink: FrameSink, opts: QueueOptions | undefined, flushes: FlushGroup) {
     this.queue = new OutboundQueue(sink, opts, flushes);
   }

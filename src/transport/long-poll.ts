@@ -24,6 +24,7 @@ import type { Connection, TransportOptions } from "./connection.ts";
 import { nextTurn } from "../local/_turn.ts";
 import { frameReceiver } from "./_receiver.ts";
 import { json, joinFrames, jsonError, receivePost } from "./_http.ts";
+import { refusalResponse } from "./admission.ts";
 
 /**
  * Options of {@link LongPollTransport}.
@@ -121,17 +122,18 @@ export class LongPollTransport {
   }
 
   /**
-   * Handle a `GET` poll (opens a session when the URL has no `session`).
+   * Handle a `GET` poll (opens a session when the URL has no `session`; `identity` becomes the new connection's,
+   * and a connection the hub refuses is answered 503 / 429 with the error code).
    *
    * @example
    * ```ts
    * app.get("/poll", (c) => poll.poll(c.req.raw, { data: c.req.raw }));
    * ```
    */
-  poll(request: Request, opts: { data?: unknown } = {}): Promise<Response> {
+  poll(request: Request, opts: { data?: unknown; identity?: unknown } = {}): Promise<Response> {
     const url = new URL(request.url);
     const token = url.searchParams.get("session");
-    if (token === null) return this.#open(url, opts.data);
+    if (token === null) return this.#open(url, opts.data, opts.identity);
     const s = this.#sessions.get(token);
     if (!s) return Promise.resolve(jsonError(404, "UNKNOWN_CONNECTION", "no such poll session (closed or expired)"));
     const cursor = Number(url.searchParams.get("cursor") ?? "0");
@@ -199,7 +201,7 @@ export class LongPollTransport {
     }
   }
 
-  async #open(url: URL, data: unknown): Promise<Response> {
+  async #open(url: URL, data: unknown, identity: unknown): Promise<Response> {
     const s = new Session(this.#opts.tokenPrefix + randomId());
     const sink: FrameSink = {
       write: (frames: readonly Frame[]): void => {
@@ -220,7 +222,11 @@ export class LongPollTransport {
       },
       bufferedAmount: (): number => s.bytes,
     };
-    s.conn = this.#hub.connect(sink, { queue: this.#opts.queue, data });
+    try {
+      s.conn = this.#hub.connect(sink, { queue: this.#opts.queue, data, identity });
+    } catch (err) {
+      return refusalResponse(err);
+    }
     s.receive = frameReceiver(this.#hub, s.conn, this.#opts.authorize);
     this.#sessions.set(s.token, s);
     for (const j of joinFrames(url)) void s.receive(j);

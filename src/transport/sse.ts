@@ -25,6 +25,7 @@ import { randomId } from "../_utf8.ts";
 import type { Connection, TransportOptions } from "./connection.ts";
 import { frameReceiver } from "./_receiver.ts";
 import { joinFrames, jsonError, receivePost } from "./_http.ts";
+import { refusalResponse } from "./admission.ts";
 
 /**
  * Options of {@link SseTransport}.
@@ -82,14 +83,16 @@ export class SseTransport {
   }
 
   /**
-   * Open a stream for `request` (a `GET`); joins the rooms named in its URL.
+   * Open a stream for `request` (a `GET`); joins the rooms named in its URL. `identity` becomes the connection's
+   * (see `authenticate` of the routes). A connection the hub refuses (node full, identity over its limit, draining)
+   * is answered 503 / 429 with the error code, and no session is opened.
    *
    * @example
    * ```ts
    * app.get("/sse", (c) => sse.open(c.req.raw, { data: c.req.raw }));
    * ```
    */
-  open(request: Request, opts: { data?: unknown } = {}): Response {
+  open(request: Request, opts: { data?: unknown; identity?: unknown } = {}): Response {
     const hub = this.#hub;
     const token = (this.#opts.tokenPrefix ?? "") + randomId();
     const heartbeatMs = this.#opts.heartbeatMs ?? 15_000;
@@ -147,8 +150,13 @@ export class SseTransport {
       },
       bufferedAmount: queued,
     };
+    let conn: Connection;
+    try {
+      conn = hub.connect(sink, { queue: this.#opts.queue, data: opts.data, identity: opts.identity });
+    } catch (err) {
+      return refusalResponse(err);
+    }
     ctrl.enqueue(enc.encode(`retry: ${this.#opts.retryMs ?? 2000}\n\n`));
-    const conn = hub.connect(sink, { queue: this.#opts.queue, data: opts.data });
     const receive = frameReceiver(hub, conn, this.#opts.authorize);
     this.#sessions.set(token, { conn, receive });
     ctrl.enqueue(enc.encode(`event: session\ndata: ${JSON.stringify({ token, conn: conn.id })}\n\n`));

@@ -54,6 +54,8 @@ export interface WebSocketTransportOptions extends TransportOptions {
   data?: unknown;
   /** Where to read the socket's buffered bytes; default: `bufferedAmount` or `getBufferedAmount()` of the socket. */
   bufferedAmount?: () => number;
+  /** Who the client is (what `authenticate` returned), as the connection's `identity`. */
+  identity?: unknown;
 }
 
 /**
@@ -76,7 +78,8 @@ export interface WebSocketHandlers {
 }
 
 /**
- * Register a WebSocket with the hub (sends `welcome`) and return the handlers to wire to its events.
+ * Register a WebSocket with the hub (sends `welcome`) and return the handlers to wire to its events. Throws what
+ * `hub.connect` throws (`LIMIT_CONNECTIONS`, `LIMIT_SESSIONS`, `CLOSED`); check `hub.admits()` before upgrading.
  *
  * @example
  * ```ts
@@ -104,7 +107,7 @@ class WebSocketSession implements FrameSink, WebSocketHandlers {
   constructor(hub: Hub, socket: WebSocketLike, opts: WebSocketTransportOptions) {
     this.#socket = socket;
     this.#buffered = opts.bufferedAmount;
-    this.connection = hub.connect(this, { queue: opts.queue, data: opts.data });
+    this.connection = hub.connect(this, { queue: opts.queue, data: opts.data, identity: opts.identity });
     this.#receive = frameReceiver(hub, this.connection, opts.authorize);
   }
 
