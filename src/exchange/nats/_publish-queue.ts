@@ -187,7 +187,7 @@ export class PublishQueue {
       if (join) {
         q.lastErr = new EdgeplaneError("BACKPLANE_UNAVAILABLE", "publish: this node's subscription to the room did not go live in time (owner unreachable); nothing was published", { maybeSequenced: false });
         q.waiting = true;
-        void join.then(() => {}, () => {}).then(() => {
+        void join.then(() => void (q.lastErr = undefined), () => {}).then(() => {
           q.waiting = false;
           this.#pump(q);
         });

@@ -67,6 +67,10 @@ export class RoomSubscription {
   get lastSeq(): number {
     return this.#lastSeq;
   }
+  /** The epoch term this subscription follows: a successor owner starts above it (two epochs never share a term). */
+  get term(): number {
+    return this.#epoch.term;
+  }
   /** Highest timestamp delivered: a successor owner continues at or above it (timestamps never go back). */
   get lastTs(): number {
     return this.#lastTs;

@@ -76,6 +76,7 @@ export class Takeover {
     for (const rs of own ?? []) {
       base = Math.max(base, rs.lastSeq);
       ts = Math.max(ts, rs.lastTs);
+      term = Math.max(term, rs.term);
     }
     let holder: GatherEntry | undefined;
     for (const x of replies) {
@@ -174,6 +175,7 @@ export class Takeover {
       for (const rs of subs ?? []) {
         seq = Math.max(seq, rs.lastSeq);
         ts = Math.max(ts, rs.lastTs);
+        term = Math.max(term, rs.term); // what we follow as a subscriber: a successor starts above it
       }
       // A subscription whose delivered tail ends at seq can seed the new owner too (the old owner may be dead).
       for (const rs of subs ?? []) if (rs.tailEndsAt(seq)) flags |= 2;
