@@ -4,10 +4,9 @@
 // declared dead) and then resumed. In both: the acked seqs increase with the publish order, every publish settles
 // within sendTimeout + one heartbeat, rejections are typed and say whether the message may still appear, and the
 // publisher's subscription delivers every acked message once, in seq order.
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { assert, assertEquals, assertGreater, assertLessOrEqual } from "@std/assert";
-import { type NatsServer, startNatsServer } from "./helpers/nats-server.ts";
-import { convergedProcs, type NodeProc, spawnNode } from "./helpers/nats-node.ts";
+import { natsProcs, type NodeProc } from "./helpers/nats-node.ts";
 import { waitUntil } from "./helpers/process.ts";
 
 type PubResult = { acked: Array<[number, number, string]>; errors: Record<string, number>; failedKs: number[]; maxSettleMs: number; maybeSequenced: number };
@@ -17,19 +16,7 @@ const HB = 250, SEND_TIMEOUT = 2000;
 const TYPED = new Set(["TIMEOUT", "NO_RESPONDERS", "BACKPLANE_UNAVAILABLE"]);
 
 describe("nats exchange: a publisher's order across owner failover (SIGKILL, SIGSTOP)", () => {
-  let server: NatsServer;
-  let nodes: NodeProc[] = [];
-  before(async () => {
-    server = await startNatsServer();
-    const opts = { heartbeatMs: HB, missedBeats: 4, settleBeats: 2, sendTimeout: SEND_TIMEOUT };
-    nodes = await Promise.all((["node", "deno", "bun"] as const).map((rt) => spawnNode(rt, { url: server.url, nodeId: `fo-${rt}`, prefix: "ford", opts })));
-    await convergedProcs(nodes);
-  });
-  after(async () => {
-    for (const n of nodes) n.child.kill("SIGCONT");
-    await Promise.all(nodes.map((n) => n.stop()));
-    await server?.cleanup();
-  });
+  const fleet = natsProcs("fo", "ford", { heartbeatMs: HB, missedBeats: 4, settleBeats: 2, sendTimeout: SEND_TIMEOUT });
 
   /** A room of `candidates` whose owner (in `asker`'s view) is `owner`. */
   async function roomOwnedBy(asker: NodeProc, owner: NodeProc, prefix: string): Promise<string> {
@@ -72,7 +59,7 @@ describe("nats exchange: a publisher's order across owner failover (SIGKILL, SIG
   }
 
   it("SIGKILL of the owner, then SIGSTOP of the next one: acked seqs follow the publish order, settles bounded", async () => {
-    const [pub, stopped, killed] = nodes;
+    const [pub, stopped, killed] = fleet.nodes;
     const room1 = await roomOwnedBy(pub, killed, "k");
     const r1 = await streamThrough(pub, room1, 2500, async () => {
       killed.kill();

@@ -4,10 +4,9 @@
 // instead), acked seqs exactly 1..15,000 with each publisher's order, every node delivers the same contiguous order,
 // each message once. (2) The same with 1,000 rooms (5 publishes per room per node). Prints the largest event-loop
 // stall and the in-flight high-water mark each node saw.
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { assert, assertEquals, assertLessOrEqual } from "@std/assert";
-import { type NatsServer, startNatsServer } from "./helpers/nats-server.ts";
-import { convergedProcs, type NodeProc, spawnNode } from "./helpers/nats-node.ts";
+import { natsProcs } from "./helpers/nats-node.ts";
 import { waitUntil } from "./helpers/process.ts";
 
 type Digest = { count: number; first: number; last: number; contiguous: boolean; uniqueIds: number; hash: string; orderOk: boolean; discontinuities: number };
@@ -15,22 +14,12 @@ type PubResult = { acked: Array<[number, number, string]>; errors: Record<string
 type Status = { counters: Record<string, number> };
 
 describe("nats exchange under overload (node, deno, bun; default settings)", () => {
-  let server: NatsServer;
-  let nodes: NodeProc[] = [];
-  before(async () => {
-    server = await startNatsServer();
-    nodes = await Promise.all((["node", "deno", "bun"] as const).map((rt) => spawnNode(rt, { url: server.url, nodeId: `o-${rt}`, prefix: "ov", opts: {} })));
-    await convergedProcs(nodes);
-  });
-  after(async () => {
-    await Promise.all(nodes.map((n) => n.stop()));
-    await server?.cleanup();
-  });
+  const fleet = natsProcs("o", "ov", {});
 
   const report = async (label: string) => {
-    const stalls = await Promise.all(nodes.map((n) => n.call<{ maxStallMs: number }>("stalls")));
-    const st = await Promise.all(nodes.map((n) => n.call<Status>("status")));
-    console.log(`# ${label}: ` + nodes.map((n, i) =>
+    const stalls = await Promise.all(fleet.nodes.map((n) => n.call<{ maxStallMs: number }>("stalls")));
+    const st = await Promise.all(fleet.nodes.map((n) => n.call<Status>("status")));
+    console.log(`# ${label}: ` + fleet.nodes.map((n, i) =>
       `${n.runtime}: max event-loop stall ${stalls[i].maxStallMs} ms, in-flight high-water ${st[i].counters.inflightHighWater}, ` +
       `admission waits ${st[i].counters.admissionWaits}, retries ${st[i].counters.retries}, timeouts ${st[i].counters.requestTimeouts}, ` +
       `lease lapses ${st[i].counters.leaseLapses}, acks withheld ${st[i].counters.acksWithheld}`
@@ -41,16 +30,16 @@ describe("nats exchange under overload (node, deno, bun; default settings)", () 
   it("3 × 5,000 publishes into one room at once, owner stalled 1 s: 0 rejections, one order, each delivered once", async () => {
     const room = "overload-hot";
     const per = 5000;
-    for (const n of nodes) assert((await n.call<{ positioned: boolean }>("subscribe", { rooms: [room] })).positioned);
-    await Promise.all(nodes.map((n) => n.call("stalls"))); // reset the monitors
-    const { owners } = await nodes[0].call<{ owners: string[] }>("owners", { rooms: [room] });
-    const owner = nodes.find((n) => n.nodeId === owners[0])!;
+    for (const n of fleet.nodes) assert((await n.call<{ positioned: boolean }>("subscribe", { rooms: [room] })).positioned);
+    await Promise.all(fleet.nodes.map((n) => n.call("stalls"))); // reset the monitors
+    const { owners } = await fleet.nodes[0].call<{ owners: string[] }>("owners", { rooms: [room] });
+    const owner = fleet.nodes.find((n) => n.nodeId === owners[0])!;
     await owner.call("stall", { ms: 1000, delayMs: 300 });
     const t0 = Date.now();
-    const results = await Promise.all(nodes.map((n) => n.call<PubResult>("publish", { room, tag: n.runtime, count: per, window: per })));
+    const results = await Promise.all(fleet.nodes.map((n) => n.call<PubResult>("publish", { room, tag: n.runtime, count: per, window: per })));
     const took = Date.now() - t0;
     for (const [i, r] of results.entries()) {
-      assertEquals(r.errors, {}, `${nodes[i].runtime}: no publish rejected`);
+      assertEquals(r.errors, {}, `${fleet.nodes[i].runtime}: no publish rejected`);
       assertEquals(r.acked.length, per);
     }
     const seqs = results.flatMap((r) => r.acked.map((a) => a[1])).sort((a, b) => a - b);
@@ -61,7 +50,7 @@ describe("nats exchange under overload (node, deno, bun; default settings)", () 
     }
     let digests: Digest[] = [];
     await waitUntil(async () => {
-      digests = (await Promise.all(nodes.map((n) => n.call<{ digests: Digest[] }>("digest", { rooms: [room] })))).map((d) => d.digests[0]);
+      digests = (await Promise.all(fleet.nodes.map((n) => n.call<{ digests: Digest[] }>("digest", { rooms: [room] })))).map((d) => d.digests[0]);
       return digests.every((d) => d.count >= 3 * per);
     }, "every node delivered the whole burst", 60_000, 100);
     for (const d of digests) {
@@ -79,18 +68,18 @@ describe("nats exchange under overload (node, deno, bun; default settings)", () 
   it("3 × 5,000 publishes over 1,000 rooms at once: 0 rejections, every room one contiguous order", async () => {
     const rooms = Array.from({ length: 1000 }, (_, i) => `overload-${i}`);
     const per = 5;
-    for (const n of nodes) assert((await n.call<{ positioned: boolean }>("subscribe", { rooms })).positioned);
-    await Promise.all(nodes.map((n) => n.call("stalls")));
+    for (const n of fleet.nodes) assert((await n.call<{ positioned: boolean }>("subscribe", { rooms })).positioned);
+    await Promise.all(fleet.nodes.map((n) => n.call("stalls")));
     const t0 = Date.now();
-    const res = await Promise.all(nodes.map((n) => n.call<{ acked: number; errors: Record<string, number> }>("publish", { rooms, tag: n.runtime, count: per, window: rooms.length * per })));
+    const res = await Promise.all(fleet.nodes.map((n) => n.call<{ acked: number; errors: Record<string, number> }>("publish", { rooms, tag: n.runtime, count: per, window: rooms.length * per })));
     const took = Date.now() - t0;
     for (const [i, r] of res.entries()) {
-      assertEquals(r.errors, {}, `${nodes[i].runtime}: no publish rejected`);
+      assertEquals(r.errors, {}, `${fleet.nodes[i].runtime}: no publish rejected`);
       assertEquals(r.acked, rooms.length * per);
     }
     let all: Digest[][] = [];
     await waitUntil(async () => {
-      all = (await Promise.all(nodes.map((n) => n.call<{ digests: Digest[] }>("digest", { rooms })))).map((d) => d.digests);
+      all = (await Promise.all(fleet.nodes.map((n) => n.call<{ digests: Digest[] }>("digest", { rooms })))).map((d) => d.digests);
       return all.every((ds) => ds.every((d) => d.count >= 3 * per));
     }, "every node delivered every room", 60_000, 200);
     for (let i = 0; i < rooms.length; i++) {

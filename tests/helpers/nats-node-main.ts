@@ -121,6 +121,7 @@ async function handle(c: Record<string, unknown>): Promise<unknown> {
         const d: Delivered = { got: [], events: [], positioned: false };
         rooms.set(room, d);
         ex.subscribe(room, (m) => d.got.push(m), {
+          ...(c.fromSeq !== undefined ? { fromSeq: c.fromSeq as number } : {}),
           onEvent: (e) => {
             d.events.push(e);
             if (e.type === "position") d.positioned = true;

@@ -2,7 +2,9 @@
 // stdin/stdout. Processes are stopped by PID only.
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
+import { after, before } from "node:test";
 import { type Child, start } from "./process.ts";
+import { type NatsServer, startNatsServer } from "./nats-server.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -120,4 +122,30 @@ export async function convergedProcs(nodes: NodeProc[], timeoutMs = 20_000): Pro
     if (Date.now() > end) throw new Error(`membership views did not converge: ${JSON.stringify(all)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** What {@link natsProcs} started: filled in by its `before` hook. */
+export interface NatsProcs {
+  server: NatsServer;
+  /** One node process per runtime: node, deno, bun (in that order). */
+  nodes: NodeProc[];
+}
+
+/**
+ * Inside a `describe()`: before its tests, start our own nats-server and one node process per runtime (ids
+ * `${idPrefix}-node|deno|bun`), converged; after them, resume (SIGCONT) and stop every node and the server by PID.
+ */
+export function natsProcs(idPrefix: string, prefix: string, opts: Record<string, unknown>): NatsProcs {
+  const fleet = { nodes: [] as NodeProc[] } as unknown as NatsProcs;
+  before(async () => {
+    fleet.server = await startNatsServer();
+    fleet.nodes = await Promise.all((["node", "deno", "bun"] as const).map((rt) => spawnNode(rt, { url: fleet.server.url, nodeId: `${idPrefix}-${rt}`, prefix, opts })));
+    await convergedProcs(fleet.nodes);
+  });
+  after(async () => {
+    for (const n of fleet.nodes) n.child.kill("SIGCONT");
+    await Promise.all(fleet.nodes.map((n) => n.stop()));
+    await fleet.server?.cleanup();
+  });
+  return fleet;
 }

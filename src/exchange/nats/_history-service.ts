@@ -8,6 +8,7 @@ import { decodeHistoryPage, encodeHistoryPage, jsonBytes, num, parseJson } from 
 import type { Core, Position } from "./_core.ts";
 import { classify, errorBody, failureBody, type Outcome, parseReply } from "./_replies.ts";
 import type { OwnedRoom } from "./_sequencer.ts";
+import type { HistoryRing } from "../_history.ts";
 import { roomKey } from "./_subjects.ts";
 import type { NatsMsgLike } from "./_types.ts";
 
@@ -32,14 +33,14 @@ export class HistoryService {
   }
 
   /** Every page of `room` after `afterSeq` from node `target`. */
-  async fetchFrom(target: string, room: string, afterSeq: number, timeout: number): Promise<Outcome<SequencedMessage[] | Gap>> {
+  async fetchFrom(target: string, room: string, afterSeq: number, timeout: number, seed = false): Promise<Outcome<SequencedMessage[] | Gap>> {
     const c = this.core;
     const all: SequencedMessage[] = [];
     let after = afterSeq;
     for (let page = 0; page < 10_000; page++) {
       let resp: NatsMsgLike;
       try {
-        resp = await c.nc.request(c.subjects.hist(target), jsonBytes({ op: "hist", room, after }), { timeout });
+        resp = await c.nc.request(c.subjects.hist(target), jsonBytes(seed ? { op: "hist", room, after, seed: 1 } : { op: "hist", room, after }), { timeout });
       } catch (err) {
         return classify(err, c.counters, target, "history");
       }
@@ -108,6 +109,14 @@ export class HistoryService {
     // A node that just stepped down still serves history for its ring (the successor seeds from it).
     const held = o.owned.get(key.token);
     const serveHeld = op === "hist" && held && held.state === "inactive" && held.ringCurrent && o.ownerFor(key) !== c.nodeId;
+    if (op === "hist" && b.seed === 1 && !serveHeld && o.ownerFor(key) !== c.nodeId) {
+      // A new owner seeds its history from our delivered tail (the previous owner is gone).
+      let best: HistoryRing | undefined;
+      for (const rs of c.subsByToken.get(key.token) ?? []) if (rs.tail.size > 0 && (!best || rs.tail.lastSeq! > best.lastSeq!)) best = rs.tail;
+      // From what the tail holds (it may start later than asked: the new owner's history then starts there).
+      this.#replyHistory(reply, best ? best.after(room, Math.max(after, best.oldestSeq! - 1), best.lastSeq!, 0) : []);
+      return;
+    }
     const work = serveHeld ? Promise.resolve({ ok: held! } as Outcome<OwnedRoom>) : o.ownerRoom(room, key);
     void work.then((out) => {
       if (!("ok" in out)) {
@@ -119,17 +128,22 @@ export class HistoryService {
         c.reply(reply, { s: r.out, e: r.term, o: c.nodeId, t: r.lastTs });
         return;
       }
-      c.counters.historyServed++;
-      const res = r.ring.after(room, after, r.out, r.term);
-      if (!Array.isArray(res)) {
-        c.reply(reply, { gap: { oldestSeq: res.oldestSeq, lastSeq: res.lastSeq, epoch: res.epoch } });
-        return;
-      }
-      const { bytes, next } = encodeHistoryPage(res, 0, c.serverMax() - 1024);
-      const h = c.headers();
-      h.set("r", "page");
-      h.set("more", next < res.length ? "1" : "0");
-      c.reply(reply, bytes, h);
+      this.#replyHistory(reply, r.ring.after(room, after, r.out, r.term));
     }, () => c.reply(reply, { err: "BACKPLANE_UNAVAILABLE", msg: "owner failed" }));
+  }
+
+  /** Answer a history request with a page (and `more` when it did not fit) or a gap. */
+  #replyHistory(reply: string, res: SequencedMessage[] | Gap): void {
+    const c = this.core;
+    c.counters.historyServed++;
+    if (!Array.isArray(res)) {
+      c.reply(reply, { gap: { oldestSeq: res.oldestSeq, lastSeq: res.lastSeq, epoch: res.epoch } });
+      return;
+    }
+    const { bytes, next } = encodeHistoryPage(res, 0, c.serverMax() - 1024);
+    const h = c.headers();
+    h.set("r", "page");
+    h.set("more", next < res.length ? "1" : "0");
+    c.reply(reply, bytes, h);
   }
 }

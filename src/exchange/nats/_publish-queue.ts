@@ -57,7 +57,8 @@ interface RoomQueue {
   stalled: boolean;
   /** A wait (target, budget, backoff) is scheduled. */
   waiting: boolean;
-  suspects: Set<string>;
+  /** Nodes that had no responders for this room's publishes (created on first use). */
+  suspects: Set<string> | undefined;
   backoffMs: number;
   /** Why the queue could not send (no owner, disconnected), for entries that never got an answer of their own. */
   lastErr: EdgeplaneError | undefined;
@@ -99,7 +100,7 @@ export class PublishQueue {
       return this.#admitted(key, req, raw);
     }
     this.core.counters.admissionWaits++;
-    return new Promise<void>((resolve) => this.#admission.push(resolve)).then(() => this.#admitted(key, req, raw));
+    return this.core.track(new Promise<void>((resolve) => this.#admission.push(resolve)).then(() => this.#admitted(key, req, raw)));
   }
 
   /** Take an in-flight slot. */
@@ -116,13 +117,24 @@ export class PublishQueue {
   #admitted(key: RoomKey, req: DecodedRequest, raw: Uint8Array): Promise<SeqInfo> {
     const c = this.core;
     const deadline = c.now() + c.sendTimeout;
-    let p: Promise<SeqInfo>;
     const fast = this.idle(key) ? c.owner.fastPublish(key, req, raw) : undefined;
     if (fast) {
-      // This node is the room's active owner and nothing of ours is queued for the room: sequenced synchronously.
-      p = Promise.resolve(fast).then((out) => "ok" in out ? out.ok : this.#enqueue(key, req, raw, deadline, true));
-    } else p = this.#enqueue(key, req, raw, deadline, false);
-    return p.then(
+      // This node is the room's active owner and nothing of ours is queued for the room: sequenced synchronously, the
+      // ack after the turn's confirmation (bounded by confirmTimeout; close() does not need to track it).
+      return Promise.resolve(fast).then((out) => {
+        if (!("ok" in out)) return this.#counted(this.#enqueue(key, req, raw, deadline, true));
+        this.#release();
+        c.counters.published++;
+        return out.ok;
+      });
+    }
+    return this.#counted(this.#enqueue(key, req, raw, deadline, false));
+  }
+
+  /** A queued publish: tracked for close(), its slot released and counted when it settles. */
+  #counted(p: Promise<SeqInfo>): Promise<SeqInfo> {
+    const c = this.core;
+    return c.track(p).then(
       (info) => {
         this.#release();
         c.counters.published++;
@@ -154,7 +166,7 @@ export class PublishQueue {
   #enqueue(key: RoomKey, req: DecodedRequest, raw: Uint8Array, deadline: number, maybe: boolean): Promise<SeqInfo> {
     let q = this.#rooms.get(key.token);
     if (!q) {
-      q = { key, items: [], head: 0, next: 0, inflight: 0, target: undefined, stalled: false, waiting: false, suspects: new Set(), backoffMs: 0, lastErr: undefined };
+      q = { key, items: [], head: 0, next: 0, inflight: 0, target: undefined, stalled: false, waiting: false, suspects: undefined, backoffMs: 0, lastErr: undefined };
       this.#rooms.set(key.token, q);
     }
     const room = q;
@@ -175,7 +187,7 @@ export class PublishQueue {
       if (join) {
         q.lastErr = new EdgeplaneError("BACKPLANE_UNAVAILABLE", "publish: this node's subscription to the room did not go live in time (owner unreachable); nothing was published", { maybeSequenced: false });
         q.waiting = true;
-        void join.then(() => {}, () => {}).then(() => {
+        void join.then(() => void (q.lastErr = undefined), () => {}).then(() => {
           q.waiting = false;
           this.#pump(q);
         });
@@ -198,10 +210,10 @@ export class PublishQueue {
       }
       const hint = this.#hints.get(q.key.token);
       let target: string | undefined;
-      if (hint && hint.version === m.version && m.isLive(hint.node) && !q.suspects.has(hint.node)) target = hint.node;
+      if (hint && hint.version === m.version && m.isLive(hint.node) && !q.suspects?.has(hint.node)) target = hint.node;
       else target = c.owner.ownerFor(q.key, q.suspects);
       if (!target) {
-        if (q.suspects.size) q.suspects.clear();
+        q.suspects = undefined;
         q.lastErr = new EdgeplaneError("BACKPLANE_UNAVAILABLE", "publish: no eligible owner", { maybeSequenced: false });
         if (q.inflight === 0) this.#waitThen(q, "change", c.hbMs / 2);
         return;
@@ -238,20 +250,35 @@ export class PublishQueue {
     }
     const remaining = Math.max(1, deadline - c.now());
     const timeout = Math.min(remaining, Math.max(100, c.sendTimeout / 2));
-    const outs: Array<Promise<Outcome<SeqInfo>> | Outcome<SeqInfo>> = new Array(batch.length);
-    for (let i = 0; i < batch.length; i++) {
-      const e = batch[i];
-      if (target === c.nodeId) {
-        outs[i] = c.owner.handlePublish(e.req, q.key, e.raw).catch(() => ({ retry: new EdgeplaneError("BACKPLANE_UNAVAILABLE", "owner failed") }));
-      } else {
+    if (target !== c.nodeId) {
+      // A remote attempt is bounded by its request timeout (at most the remaining time): no timer of our own.
+      const finish = (res: Outcome<SeqInfo>[]) => {
+        this.#ownerDone(target, batch.length);
+        this.#done(q, target, batch, res);
+      };
+      if (batch.length === 1) {
+        const e = batch[0];
+        void this.requests.publish(target, q.key.token, e.field ??= requestField(e.req), e.raw, timeout).then((o) => finish([o]));
+        return;
+      }
+      const outs: Array<Promise<Outcome<SeqInfo>>> = new Array(batch.length);
+      for (let i = 0; i < batch.length; i++) {
+        const e = batch[i];
         outs[i] = this.requests.publish(target, q.key.token, e.field ??= requestField(e.req), e.raw, timeout);
       }
+      void Promise.all(outs).then(finish);
+      return;
+    }
+    // This node as the owner: lease waits, a takeover and confirmations run inside the deadline, not past it.
+    const outs: Array<Promise<Outcome<SeqInfo>>> = new Array(batch.length);
+    for (let i = 0; i < batch.length; i++) {
+      const e = batch[i];
+      outs[i] = c.owner.handlePublish(e.req, q.key, e.raw).catch(() => ({ retry: new EdgeplaneError("BACKPLANE_UNAVAILABLE", "owner failed") }));
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<undefined>((resolve) => timer = setTimeout(() => resolve(undefined), remaining));
     void Promise.race([Promise.all(outs), expired]).then((res) => {
       clearTimeout(timer);
-      if (target !== c.nodeId) this.#ownerDone(target, batch.length);
       this.#done(q, target, batch, res);
     });
   }
@@ -295,7 +322,7 @@ export class PublishQueue {
         const to = out.redirect;
         if (to && to !== target && m.isLive(to)) {
           // Back to a node that had no responders: it is gone but not yet out of the member views; wait for them.
-          if (q.suspects.has(to)) backoff = Math.max(backoff, 50);
+          if (q.suspects?.has(to)) backoff = Math.max(backoff, 50);
           this.#hints.set(q.key.token, { node: to, version: m.version });
           if (this.#hints.size > 50_000) this.#hints.delete(this.#hints.keys().next().value as string);
         } else {
@@ -309,7 +336,7 @@ export class PublishQueue {
       const code = out.retry.code;
       if (code === "TIMEOUT" || /confirm/.test(out.retry.message)) e.maybe = true;
       if (out.suspect) {
-        q.suspects.add(target);
+        (q.suspects ??= new Set()).add(target);
         if (this.#hints.get(q.key.token)?.node === target) this.#hints.delete(q.key.token);
       } else if (code !== "TIMEOUT") backoff = Math.max(backoff, 50);
     }

@@ -22,9 +22,9 @@ export class Router {
     this.#queue = new PublishQueue(core, new OwnerRequests(send), limits, this.#hints);
   }
 
-  /** A publish of this node: admitted (or waiting for a slot), sent in call order per room, tracked for close(). */
+  /** A publish of this node: admitted (or waiting for a slot), sent in call order per room (see PublishQueue). */
   publish(key: RoomKey, req: DecodedRequest, raw: Uint8Array): Promise<SeqInfo> {
-    return this.core.track(this.#queue.publish(key, req, raw));
+    return this.#queue.publish(key, req, raw);
   }
 
   /**

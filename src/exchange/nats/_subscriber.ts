@@ -4,6 +4,7 @@
 // subscription is live (flushed) before the position is asked, live messages are buffered until the position is known.
 import type { ExchangeEvent, Gap, SequencedMessage, SubscribeOptions } from "../exchange.ts";
 import { isGap } from "../exchange.ts";
+import { HistoryRing, type HistoryLimits } from "../_history.ts";
 import { cmpEpoch, type Epoch, type RoomWire } from "./_codec.ts";
 
 /** What a room subscription needs from its exchange. */
@@ -14,6 +15,8 @@ export interface SubscriberHost {
   history(room: string, afterSeq: number): Promise<SequencedMessage[] | Gap>;
   record(room: string, seq: number, epoch: Epoch, ts: number): void;
   delay(ms: number): Promise<void>;
+  /** Limits of the delivered tail each subscription keeps (the owner's history limits). */
+  readonly limits: HistoryLimits;
 }
 
 const RECENT_IDS = 4096;
@@ -38,19 +41,35 @@ export class RoomSubscription {
   readonly #recentTs: number[] = [];
   readonly #recentTerm: number[] = [];
   #recentAt = 0;
+  /**
+   * The most recent delivered messages, contiguous, bounded like the owner's history: when the owner crashes, its
+   * successor rebuilds the room's history (and idempotency ids) from the tails of live nodes (see _takeover.ts).
+   */
+  readonly tail: HistoryRing;
 
   constructor(
     readonly host: SubscriberHost,
     readonly room: string,
     readonly onMessage: (m: SequencedMessage) => void,
     readonly opts: SubscribeOptions,
-  ) {}
+  ) {
+    this.tail = new HistoryRing(host.limits);
+  }
+
+  /** Whether the delivered tail ends at `seq` (it can seed a new owner's history up to `seq`). */
+  tailEndsAt(seq: number): boolean {
+    return seq > 0 && this.tail.lastSeq === seq;
+  }
 
   get closed(): boolean {
     return this.#phase === "closed";
   }
   get lastSeq(): number {
     return this.#lastSeq;
+  }
+  /** The epoch term this subscription follows: a successor owner starts above it (two epochs never share a term). */
+  get term(): number {
+    return this.#epoch.term;
   }
   /** Highest timestamp delivered: a successor owner continues at or above it (timestamps never go back). */
   get lastTs(): number {
@@ -66,6 +85,7 @@ export class RoomSubscription {
 
   close(): void {
     this.#phase = "closed";
+    this.tail.clear();
     this.#buffer = [];
     this.#pending.clear();
   }
@@ -210,6 +230,7 @@ export class RoomSubscription {
   #deliver(m: SequencedMessage): void {
     this.#lastSeq = m.seq;
     if (m.timestamp > this.#lastTs) this.#lastTs = m.timestamp;
+    this.tail.push(m);
     const c = this.host.counters;
     if (this.#recent.has(m.id)) {
       c.duplicatesDropped++;

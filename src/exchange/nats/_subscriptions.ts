@@ -26,6 +26,7 @@ export class Subscriptions {
         c.sawEpoch(epoch.term);
       },
       delay: (ms) => new Promise((r) => setTimeout(r, ms)),
+      limits: c.limits,
     };
   }
 

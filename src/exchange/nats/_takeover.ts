@@ -1,7 +1,9 @@
 // Private: taking a room over (docs/design.md §4 "Failover and epochs"), both sides. The node about to own a room gathers
 // every live node's view of it (the previous owner steps down and reports its final seq; an owner that still outranks
 // us in its own view refuses), continues above the highest seq and timestamp anyone has seen under term + 1, seeds
-// history and idempotency ids from the previous owner when it is alive and from its own subscriptions, and announces
+// history and idempotency ids from the previous owner when it is alive, else from the delivered tail of a live node's
+// subscription (its own first) that ends at that seq, so an owner crash loses no message a live node delivered, and
+// announces
 // the new epoch on the room subject. The other side answers gathers (`answerGather`).
 import { EdgeplaneError } from "../../errors.ts";
 import { validateId } from "../../envelope.ts";
@@ -10,6 +12,7 @@ import type { Core } from "./_core.ts";
 import { type GatherEntry, Gatherer } from "./_gather.ts";
 import type { OwnerRole } from "./_owner.ts";
 import type { OwnedRoom } from "./_sequencer.ts";
+import type { Gap, SequencedMessage } from "../exchange.ts";
 import { isToken } from "./_subjects.ts";
 import type { NatsMsgLike } from "./_types.ts";
 
@@ -73,6 +76,7 @@ export class Takeover {
     for (const rs of own ?? []) {
       base = Math.max(base, rs.lastSeq);
       ts = Math.max(ts, rs.lastTs);
+      term = Math.max(term, rs.term);
     }
     let holder: GatherEntry | undefined;
     for (const x of replies) {
@@ -83,7 +87,9 @@ export class Takeover {
     for (const x of replies) if (x.ringCurrent && x.seq === base && (!holder || x.term > holder.term)) holder = x;
     if (!(r.ringCurrent && r.seq === base)) {
       r.ring.clear();
-      if (holder && base > 0) await this.#seedHistory(r, holder.node, base);
+      const mine = [...(own ?? [])].find((rs) => rs.tailEndsAt(base));
+      if (mine) this.#seedFrom(r, mine.tail.after(r.room, Math.max(base - c.limits.maxMessages, mine.tail.oldestSeq! - 1), base, term));
+      else if (holder && base > 0) await this.#seedHistory(r, holder.node, base);
     }
     if (r.gen !== gen || c.closing || m.owner(r.key) !== c.nodeId || !o.leaseOk()) {
       if (r.gen === gen) r.state = "inactive";
@@ -119,14 +125,19 @@ export class Takeover {
     const c = this.core;
     const after = Math.max(0, base - c.limits.maxMessages);
     try {
-      const res = await c.history.fetchFrom(from, r.room, after, Math.min(c.sendTimeout, 1000));
+      const res = await c.history.fetchFrom(from, r.room, after, Math.min(c.sendTimeout, 1000), true);
       if (!("ok" in res)) return;
       const list = res.ok;
-      if (Array.isArray(list) && list.length && list[list.length - 1].seq === base) {
-        for (const m of list) r.ring.push(m);
-        for (const m of list) c.ids.set(r.key.token, m.id, { seq: m.seq, timestamp: m.timestamp, epoch: m.epoch });
-      }
+      if (Array.isArray(list) && list.length && list[list.length - 1].seq === base) this.#seedFrom(r, list);
     } catch { /* start with an empty ring: older history requests get a Gap */ }
+  }
+
+  /** History and idempotency ids of `r` from a previous owner's ring or a live node's delivered tail. */
+  #seedFrom(r: OwnedRoom, list: SequencedMessage[] | Gap): void {
+    if (!Array.isArray(list)) return;
+    const c = this.core;
+    for (const m of list) r.ring.push(m);
+    for (const m of list) c.ids.set(r.key.token, m.id, { seq: m.seq, timestamp: m.timestamp, epoch: m.epoch });
   }
 
   /**
@@ -160,10 +171,14 @@ export class Takeover {
         ts = Math.max(ts, r.lastTs);
         if (r.ringCurrent && r.seq === seq) flags |= 2;
       }
-      for (const rs of c.subsByToken.get(t) ?? []) {
+      const subs = c.subsByToken.get(t);
+      for (const rs of subs ?? []) {
         seq = Math.max(seq, rs.lastSeq);
         ts = Math.max(ts, rs.lastTs);
+        term = Math.max(term, rs.term); // what we follow as a subscriber: a successor starts above it
       }
+      // A subscription whose delivered tail ends at seq can seed the new owner too (the old owner may be dead).
+      for (const rs of subs ?? []) if (rs.tailEndsAt(seq)) flags |= 2;
       if (seq === 0 && term === 0 && !r) continue;
       p[t] = [seq, term, owner, ts, flags];
     }
