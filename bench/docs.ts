@@ -18,8 +18,10 @@ const svg = relative(join(ROOT, "docs"), file.replace(/\.json$/, ".svg"));
 const e = res.env;
 const missed = res.rows.filter((r) => r.pass === false).map((r) => r.title);
 const met = res.rows.filter((r) => r.pass === true).map((r) => r.title);
+const scenarios = [...new Set(res.rows.map((r) => r.scenario))].sort((a, b) => a - b);
+const which = scenarios.length >= 6 ? "full run" : `run of scenarios ${scenarios.join(", ")}`;
 const block = [
-  `Latest full run: **${e.date}** (\`${basename(file)}\`), ${e.cpus} × ${e.cpuModel}, ${e.memGiB} GiB; Node ${e.node}, ${String(e.deno).split(" ").slice(0, 2).join(" ")}, Bun ${e.bun}, ${e.natsServer}, ${String(e.redisServer).split(" ").slice(0, 3).join(" ")}.`,
+  `Latest ${which}: **${e.date}** (\`${basename(file)}\`), ${e.cpus} × ${e.cpuModel}, ${e.memGiB} GiB; Node ${e.node}, ${String(e.deno).split(" ").slice(0, 2).join(" ")}, Bun ${e.bun}, ${e.natsServer}, ${String(e.redisServer).split(" ").slice(0, 3).join(" ")}.`,
   `Load average at start ${e.loadavgAtStart.join(" / ")}, at end ${e.loadavgAtEnd.join(" / ")} (1/5/15 min; ${e.cpus} CPUs${e.loadavgAtStart[0] > e.cpus ? " — other work was running on the machine" : ""}).`,
   "",
   `![edgeplane vs in-run baselines](${svg})`,
