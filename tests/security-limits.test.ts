@@ -8,6 +8,7 @@ import { EdgeplaneError } from "../src/errors.ts";
 import { Hub, type HubOptions } from "../src/hub.ts";
 import { identityKey } from "../src/limits.ts";
 import { prometheusText } from "../src/metrics.ts";
+import { admit, originAllowed } from "../src/transport/admission.ts";
 import { RecordingSink } from "./helpers/sinks.ts";
 import { waitUntil } from "./helpers/process.ts";
 
@@ -125,6 +126,46 @@ describe("security limits (hub)", () => {
     assertEquals([m.refused.identity, m.refused.connections], [2, 3]);
     await hub.drain();
     assertEquals(hub.admits()?.code, "CLOSED");
+  });
+
+  it("originAllowed and admit: same-origin by Host (ports count, default ports do not), lists, functions, opt-out; refusals as typed JSON responses", async () => {
+    const req = (url: string, headers: Record<string, string> = {}) => new Request(url, { headers });
+    assert(originAllowed(req("http://a.example:8080/ws", { origin: "http://a.example:8080" })));
+    assert(originAllowed(req("http://a.example/ws", { origin: "https://a.example:443" })), "TLS ends at a proxy: hosts compare");
+    assert(!originAllowed(req("http://a.example:8080/ws", { origin: "http://a.example:8081" })));
+    assert(!originAllowed(req("http://a.example/ws", { origin: "http://a.example.evil.test" })));
+    assert(!originAllowed(req("http://a.example/ws", { origin: "null" })));
+    assert(!originAllowed(req("http://a.example/ws", { origin: "not a url" })));
+    assert(originAllowed(req("http://a.example/ws")), "no Origin: not a browser");
+    assert(!originAllowed(req("http://a.example/ws", { "sec-fetch-site": "cross-site" })));
+    assert(originAllowed(req("http://[::1]:9/ws", { origin: "http://[::1]:9" })));
+    assert(originAllowed(req("http://a.example/ws", { origin: "https://b.example" }), ["https://b.example"]));
+    assert(!originAllowed(req("http://a.example/ws", { origin: "https://c.example" }), ["https://b.example"]));
+    assert(originAllowed(req("http://a.example/ws", { origin: "https://x.b.example" }), (o) => o.endsWith(".b.example")));
+    assert(!originAllowed(req("http://a.example/ws", { origin: "https://x.b.example" }), () => {
+      throw new Error("bug");
+    }), "a throwing check refuses");
+    assert(originAllowed(req("http://a.example/ws", { origin: "https://anything" }), "*"));
+
+    const errors: string[] = [];
+    const orig = console.error;
+    console.error = (line: string) => errors.push(line);
+    const hub = new Hub({ ...quiet, limits: { maxConnections: 1 } });
+    try {
+      const body = async (r: unknown) => [(r as Response).status, ((await (r as Response).json()) as { error: { code: string } }).error.code];
+      assertEquals(await body(await admit(hub, req("http://a.example/sse", { origin: "https://evil.example" }), {})), [403, "FORBIDDEN_ORIGIN"]);
+      assertEquals(await body(await admit(hub, req("http://a.example/sse"), { authenticate: () => null })), [401, "UNAUTHENTICATED"]);
+      assertEquals(await body(await admit(hub, req("http://a.example/sse"), { authenticate: () => Promise.reject(new Error("db down")) })), [401, "UNAUTHENTICATED"]);
+      assert(errors.some((l) => l.includes("authenticate threw") && l.includes("db down")), "a throwing authenticate is logged");
+      assertEquals(await admit(hub, req("http://a.example/sse"), { authenticate: () => ({ id: 1 }) }), { identity: { id: 1 } });
+      hub.connect(new RecordingSink());
+      const full = (await admit(hub, req("http://a.example/sse"), {})) as Response;
+      assertEquals([full.status, full.headers.get("retry-after")], [503, "5"]);
+      assertEquals(hub.metrics().refused, { origin: 1, unauthenticated: 2, connections: 1, identity: 0, rooms: 0, rate: 0, rateCloses: 0, meta: 0 });
+    } finally {
+      console.error = orig;
+      await hub.close();
+    }
   });
 
   it("identityKey, option validation, and every refusal reason in the Prometheus text", async () => {

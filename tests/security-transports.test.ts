@@ -8,6 +8,7 @@ import type { TransportKind } from "../src/transport/connection.ts";
 import { openRaw, type RawConn, refusedCode } from "./helpers/raw-transport.ts";
 import { startSecurityServer, type SecurityServer } from "./helpers/security-server.ts";
 import { waitUntil } from "./helpers/process.ts";
+import { opened, recorder } from "./helpers/test-clients.ts";
 
 const KINDS: TransportKind[] = ["ws", "sse", "poll"];
 const ALLOWED = "http://app.example";
@@ -148,6 +149,25 @@ describe("security over ws, SSE and long-poll", () => {
     });
   }
 
+  for (const kind of KINDS) {
+    it(`${kind}: the edgeplane client authenticates with a token in its URL's query (sent with every request)`, async () => {
+      const refused = await recorder(server.url, kind);
+      const r = await recorder(`${server.url}/?token=tok-cli`, kind);
+      try {
+        await opened(r);
+        const joined = await r.client.join("user:cli");
+        assertEquals(joined.room, "user:cli");
+        const ack = await r.client.publish("user:cli", "hi");
+        assertEquals(typeof ack.seq, "number");
+        assertEquals(refused.welcomes, 0, "without the token the client never gets in");
+      } finally {
+        r.client.close();
+        refused.client.close();
+      }
+      await closeAll();
+    });
+  }
+
   it("the node takes at most 10 connections: the 11th is refused with 503 LIMIT_CONNECTIONS on every transport; every refusal is in metrics()", async () => {
     for (let i = 0; i < 10; i++) {
       const c = await conn(KINDS[i % 3], `n${i}`);
@@ -164,7 +184,7 @@ describe("security over ws, SSE and long-poll", () => {
     const m = await server.metrics();
     const r = m.refused;
     assertEquals(r.origin, 12 + 8, "4 bad origins per transport, 8 POSTs");
-    assertEquals(r.unauthenticated, 6);
+    assert(r.unauthenticated >= 6 + 3, `6 raw refusals plus the token-less clients' attempts (${r.unauthenticated})`);
     assertEquals(r.identity, 3);
     assertEquals(r.connections, 3);
     assertEquals(r.rooms, 6);

@@ -10,13 +10,15 @@
  * - Presence: the `name` members see is the authenticated one, whatever the client claims in its join `meta`.
  * - Limits from the environment: `EDGEPLANE_MAX_CONNECTIONS`, `EDGEPLANE_MAX_PER_USER`, `EDGEPLANE_MAX_ROOMS`,
  *   `EDGEPLANE_PUBLISH_RATE` (`<perSecond>/<burst>/<closeAfter>`), `EDGEPLANE_MAX_META_BYTES`; and
- *   `EDGEPLANE_SSE_HEARTBEAT_MS` (a vanished SSE client is noticed at the next write).
+ *   `EDGEPLANE_SSE_HEARTBEAT_MS` (a vanished SSE client is noticed at the next write), `EDGEPLANE_HISTORY_MESSAGES`
+ *   (replay history per room, default 1000).
  *
  * @module
  */
 import { Hono } from "hono";
 import type { UpgradeWebSocket } from "hono/ws";
 import { Hub } from "../../src/hub.ts";
+import { MemoryExchange } from "../../src/exchange/memory.ts";
 import type { ConnectionLimits } from "../../src/limits.ts";
 import { edgeplaneRoutes, type EdgeplaneRoutes } from "../../adapters/hono.ts";
 
@@ -80,7 +82,9 @@ export function createSecureApp(opts: { upgradeWebSocket: UpgradeWebSocket; env:
     publishRate: rate ? { perSecond: rate[0], burst: rate[1], closeAfter: rate[2] } : { perSecond: 10, burst: 20 },
     maxPresenceMetaBytes: num("EDGEPLANE_MAX_META_BYTES") ?? 256,
   };
+  const history = num("EDGEPLANE_HISTORY_MESSAGES");
   const hub = new Hub({
+    exchange: history ? new MemoryExchange({ history: { maxMessages: history } }) : undefined,
     limits,
     // Members see the authenticated name; the client's own meta may add other fields but never replace it.
     presenceMeta: (conn, _room, meta) => ({ ...meta, name: (conn.identity as User).name }),

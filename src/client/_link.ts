@@ -40,11 +40,13 @@ export function parseServerFrame(text: string): ServerFrame | undefined {
   }
 }
 
-/** Joins `base` (where the routes are mounted) and a route path. */
+/**
+ * Joins `base` (where the routes are mounted) and a route path. The base's query (e.g. `?token=…` for the server's
+ * `authenticate`) is kept on every request.
+ */
 export function routeUrl(base: URL, path: string): URL {
   const u = new URL(base.href);
   u.pathname = u.pathname.replace(/\/+$/, "") + path;
-  u.search = "";
   u.hash = "";
   return u;
 }

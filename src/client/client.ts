@@ -31,7 +31,8 @@ export interface ClientOptions {
    * Base URL where the routes are mounted (`/ws`, `/sse`, `/poll` are appended), e.g. `location.origin`; or several
    * nodes' URLs. With several, the client moves to the next one whenever its connection drops, a node cannot be
    * reached on any transport, or the node asks clients to reconnect elsewhere (drain) — and resumes every room by
-   * seq there (no sticky sessions).
+   * seq there (no sticky sessions). A query string is sent with every request (e.g. `?token=…` for the server's
+   * `authenticate`, where a cookie will not do: browsers cannot set headers on a WebSocket or an `EventSource`).
    */
   url: string | URL | Array<string | URL>;
   /** Transports to try, in order (default `["ws", "sse", "poll"]`). */

@@ -148,11 +148,16 @@ async function openWs(base: string, opts: OpenOptions): Promise<RawConn> {
       Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("") +
       `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
   );
-  await waitUntil(() => conn.status !== 0 || socket.destroyed, "ws handshake answer", 10_000);
-  if (conn.status !== 101) {
-    await waitUntil(() => socket.destroyed || refusedCode(conn) !== undefined, "ws refusal body", 5000).catch(() => {});
-    socket.destroy();
-  } else await waitUntil(() => conn.frames.length > 0 || ended, "ws welcome", 10_000);
+  try {
+    await waitUntil(() => conn.status !== 0 || socket.destroyed, "ws handshake answer", 10_000);
+    if (conn.status !== 101) {
+      await waitUntil(() => socket.destroyed || refusedCode(conn) !== undefined, "ws refusal body", 5000).catch(() => {});
+      socket.destroy();
+    } else await waitUntil(() => conn.frames.length > 0 || ended, "ws welcome", 10_000);
+  } catch (err) {
+    socket.destroy(); // given up: the server must see this socket go (it may still answer the upgrade)
+    throw err;
+  }
   return conn;
 }
 
