@@ -1,6 +1,6 @@
 // Smoke test of the benchmarks: `bench/run.ts --quick` (tiny sizes) runs every scenario end to end — servers on the
 // runtime running this test file, clients in their own processes, brokers started by the harness — and every figure
-// comes out finite and > 0. Nothing here asserts anything about speed.
+// comes out finite and > 0 (memory rows: finite). Nothing here asserts anything about speed.
 import { describe, it } from "node:test";
 import { assert, assertEquals } from "@std/assert";
 import { spawn } from "node:child_process";
@@ -28,7 +28,7 @@ function run(args: string[], timeoutMs: number): Promise<{ code: number | null; 
 }
 
 describe("benchmarks (quick mode)", () => {
-  it("every scenario runs and produces finite, positive numbers", { timeout: 320_000 }, async () => {
+  it("every scenario runs and produces finite numbers, positive but for quick-mode memory", { timeout: 320_000 }, async () => {
     const out = mkdtempSync(join(tmpdir(), "edgeplane-bench-"));
     try {
       const rt = currentRuntime();
@@ -46,8 +46,11 @@ describe("benchmarks (quick mode)", () => {
       assert(res.rows.some((r) => r.id === `fanout-${rt}`), `fanout row for ${rt}`);
       assert(res.rows.some((r) => r.id === `memory-${rt}`), `memory row for ${rt}`);
       for (const r of res.rows) {
+        // Memory rows are RSS growth after GC over a few hundred connections in quick mode: a GC that returns pages
+        // can make one side shrink (docs/performance.md, Known gaps), so they must be finite, not positive.
+        const memory = r.id.startsWith("memory-");
         for (const k of ["value", "baseline", "ratio"] as const) {
-          assert(Number.isFinite(r[k]) && r[k] > 0, `${r.id}.${k} = ${r[k]}`);
+          assert(Number.isFinite(r[k]) && (memory || r[k] > 0), `${r.id}.${k} = ${r[k]}`);
         }
       }
       assert(readFileSync(join(out, "latest-quick.svg"), "utf8").startsWith("<svg"), "an SVG chart was written");
