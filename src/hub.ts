@@ -3,7 +3,7 @@
  * Messages always take the exchange path (publish → exchange assigns seq → every node, this one included, fans out),
  * so local and remote subscribers see the same order. Per room the hub runs one pump that handles messages and joins
  * strictly in order: dedupe by id and seq, resume (history replay or a `discontinuity` frame), then fanout
- * (`src/local/room-pump.ts`). The API's types are in `src/hub-types.ts`.
+ * (`src/local/_room-pump.ts`). The API's types are in `src/hub-types.ts`.
  *
  * @module
  */
@@ -14,7 +14,7 @@ import { MemoryExchange } from "./exchange/memory.ts";
 import { Conn } from "./local/_conn.ts";
 import { FlushGroup, type FrameSink, type QueueOptions, type SendOutcome } from "./local/queue.ts";
 import { Registry } from "./local/registry.ts";
-import { JoinTask, RoomPumps } from "./local/room-pump.ts";
+import { JoinTask, RoomPumps } from "./local/_room-pump.ts";
 import { ackFrame, type ClientFrame, errorFrame, frame, parseClientFrame } from "./protocol.ts";
 import { fromBase64, randomId, utf8Length } from "./_utf8.ts";
 import { Cluster, nodeOfConnection, type PresenceEntry } from "./cluster/cluster.ts";
