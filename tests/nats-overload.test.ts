@@ -7,10 +7,8 @@
 import { describe, it } from "node:test";
 import { assert, assertEquals, assertLessOrEqual } from "@std/assert";
 import { natsProcs } from "./helpers/nats-node.ts";
-import { waitUntil } from "./helpers/process.ts";
+import { assertAckedInOrder, assertRoomsIdentical, digestsWhenDelivered, type PubResult } from "./helpers/fleet-digests.ts";
 
-type Digest = { count: number; first: number; last: number; contiguous: boolean; uniqueIds: number; hash: string; orderOk: boolean; discontinuities: number };
-type PubResult = { acked: Array<[number, number, string]>; errors: Record<string, number>; maxSettleMs: number };
 type Status = { counters: Record<string, number> };
 
 describe("nats exchange under overload (node, deno, bun; default settings)", () => {
@@ -38,29 +36,8 @@ describe("nats exchange under overload (node, deno, bun; default settings)", () 
     const t0 = Date.now();
     const results = await Promise.all(fleet.nodes.map((n) => n.call<PubResult>("publish", { room, tag: n.runtime, count: per, window: per })));
     const took = Date.now() - t0;
-    for (const [i, r] of results.entries()) {
-      assertEquals(r.errors, {}, `${fleet.nodes[i].runtime}: no publish rejected`);
-      assertEquals(r.acked.length, per);
-    }
-    const seqs = results.flatMap((r) => r.acked.map((a) => a[1])).sort((a, b) => a - b);
-    assertEquals(seqs, Array.from({ length: 3 * per }, (_, i) => i + 1), "acked seqs are exactly 1..15000");
-    for (const r of results) {
-      const byK = [...r.acked].sort((a, b) => a[0] - b[0]);
-      for (let i = 1; i < byK.length; i++) assert(byK[i][1] > byK[i - 1][1], "each publisher's order kept in its acks");
-    }
-    let digests: Digest[] = [];
-    await waitUntil(async () => {
-      digests = (await Promise.all(fleet.nodes.map((n) => n.call<{ digests: Digest[] }>("digest", { rooms: [room] })))).map((d) => d.digests[0]);
-      return digests.every((d) => d.count >= 3 * per);
-    }, "every node delivered the whole burst", 60_000, 100);
-    for (const d of digests) {
-      assertEquals(d.count, 3 * per, "no duplicate, no loss");
-      assert(d.contiguous, "seqs contiguous 1..15000 in delivery order");
-      assertEquals(d.uniqueIds, 3 * per);
-      assert(d.orderOk, "each publisher's order kept in delivery");
-      assertEquals(d.discontinuities, 0);
-      assertEquals(d.hash, digests[0].hash, "same id at the same seq on every node");
-    }
+    assertAckedInOrder(results, per, fleet.nodes.map((n) => n.runtime));
+    assertRoomsIdentical(await digestsWhenDelivered(fleet.nodes, [room], 3 * per), [room], 3 * per);
     const st = await report(`one room, ${3 * per} publishes in ${took} ms (owner ${owner.runtime} stalled 1 s), longest settle ${results.map((r) => r.maxSettleMs).join("/")} ms`);
     for (const s of st) assertLessOrEqual(s.counters.inflightHighWater, 1024, "in-flight bounded by maxInflight");
   });
@@ -77,19 +54,7 @@ describe("nats exchange under overload (node, deno, bun; default settings)", () 
       assertEquals(r.errors, {}, `${fleet.nodes[i].runtime}: no publish rejected`);
       assertEquals(r.acked, rooms.length * per);
     }
-    let all: Digest[][] = [];
-    await waitUntil(async () => {
-      all = (await Promise.all(fleet.nodes.map((n) => n.call<{ digests: Digest[] }>("digest", { rooms })))).map((d) => d.digests);
-      return all.every((ds) => ds.every((d) => d.count >= 3 * per));
-    }, "every node delivered every room", 60_000, 200);
-    for (let i = 0; i < rooms.length; i++) {
-      for (const ds of all) {
-        assertEquals(ds[i].count, 3 * per, `room ${rooms[i]}: each message once`);
-        assert(ds[i].contiguous && ds[i].orderOk, `room ${rooms[i]} contiguous and in each publisher's order`);
-        assertEquals(ds[i].discontinuities, 0);
-        assertEquals(ds[i].hash, all[0][i].hash, `room ${rooms[i]} identical on every node`);
-      }
-    }
+    assertRoomsIdentical(await digestsWhenDelivered(fleet.nodes, rooms, 3 * per), rooms, 3 * per);
     await report(`1,000 rooms, ${3 * rooms.length * per} publishes in ${took} ms`);
   });
 });
