@@ -7,6 +7,7 @@
  */
 import { EdgeplaneError } from "./errors.ts";
 import type { Exchange, ExchangeEvent, SeqInfo, SequencedMessage, Unsubscribe } from "./exchange/exchange.ts";
+import { advanceTo, followDiscontinuity, isAfter, type OrderPosition } from "./exchange/_room-position.ts";
 
 /**
  * What a listener receives besides the payload (Telefunc's `WirePublishInfo`).
@@ -111,16 +112,13 @@ export function broadcastTransport(exchange: Exchange, opts: BroadcastTransportO
     isKind: (p: unknown) => p is P,
     onMessage: (payload: P, info: PublishInfo) => void,
   ): BroadcastListener {
-    // Position in the key's order. A higher epoch is a new sequencer generation, which may restart below `last` (a
-    // sequencer that lost the room's history): follow it, as the hub does, rather than drop everything up to `last`.
-    let last = 0;
-    let epoch = 0;
+    // Position in the key's order, kept by the same rule as the hub's (src/exchange/_room-position.ts).
+    const pos: OrderPosition = { lastSeq: 0, epoch: 0 };
     let live!: () => void;
     const ready = new Promise<void>((resolve) => (live = resolve));
     const unsub: Unsubscribe = exchange.subscribe(room(kind, key), (m: SequencedMessage) => {
-      if (m.epoch < epoch || (m.seq <= last && m.epoch === epoch) || !isKind(m.payload)) return; // defensive: exchanges already order and dedupe
-      last = m.seq;
-      if (m.epoch > epoch) epoch = m.epoch;
+      if (!isAfter(pos, m) || !isKind(m.payload)) return; // defensive: exchanges already order and dedupe
+      advanceTo(pos, m);
       try {
         onMessage(m.payload, { seq: m.seq, timestamp: m.timestamp });
       } catch (err) {
@@ -130,8 +128,7 @@ export function broadcastTransport(exchange: Exchange, opts: BroadcastTransportO
       onEvent: (e) => {
         if (e.type === "position") live();
         if (e.type === "discontinuity") {
-          last = e.epoch > epoch ? e.nextSeq - 1 : Math.max(last, e.nextSeq - 1);
-          if (e.epoch > epoch) epoch = e.epoch;
+          followDiscontinuity(pos, e);
           opts.onDiscontinuity?.(key, e);
         }
       },

@@ -256,6 +256,21 @@ describe("hub: generations and re-sequenced ids", () => {
     await hub.close();
   });
 
+  it("drops a late message of the older generation, so it cannot shadow the new generation's seqs", async () => {
+    const ex = new ScriptedExchange();
+    const hub = new Hub({ ...quiet, exchange: ex });
+    const c = client(hub);
+    await hub.join(c.conn.id, "r");
+    for (let s = 1; s <= 3; s++) ex.on!(ex.msg(s, 1));
+    ex.event!({ type: "discontinuity", room: "r", afterSeq: 3, nextSeq: 1, epoch: 2, reason: "reset" });
+    ex.on!(ex.msg(1, 2));
+    ex.on!(ex.msg(4, 1)); // late copy from the lost generation, above the new generation's position
+    ex.on!(ex.msg(2, 2));
+    await waitUntil(() => c.sink.messages().length >= 5, "five delivered");
+    assertEquals(c.sink.messages().map((m) => `${m.epoch}:${m.seq}`), ["1:1", "1:2", "1:3", "2:1", "2:2"]);
+    await hub.close();
+  });
+
   it("a resume never replays an id again under a second seq", async () => {
     const ex = new ScriptedExchange();
     const hub = new Hub({ ...quiet, exchange: ex });

@@ -7,6 +7,7 @@ import type { Exchange, ExchangeEvent, SequencedMessage, Unsubscribe } from "../
 import { isGap } from "../exchange/exchange.ts";
 import type { JoinResult } from "../hub.ts";
 import { frame, type Frame, messageFrame } from "../protocol.ts";
+import { advanceTo, followDiscontinuity, isAfter } from "../exchange/_room-position.ts";
 import { RecentMap } from "../_recent-map.ts";
 import type { Conn } from "./_conn.ts";
 import type { FanoutOptions } from "./fanout.ts";
@@ -223,12 +224,11 @@ export class RoomPumps {
    * nobody on this node is a member.
    */
   #take(s: RoomState, m: SequencedMessage): Frame | undefined {
-    if (m.room !== s.name || s.ids.has(m.id) || (m.seq <= s.lastSeq && m.epoch <= s.epoch)) {
+    if (m.room !== s.name || s.ids.has(m.id) || !isAfter(s, m)) {
       this.#ctx.counters.duplicatesDropped++;
       return undefined;
     }
-    s.lastSeq = m.seq;
-    if (m.epoch > s.epoch) s.epoch = m.epoch;
+    advanceTo(s, m);
     s.ids.set(m.id, m.seq);
     this.#ctx.counters.messages++;
     if (s.listeners.size > 0) {
@@ -346,10 +346,7 @@ export class RoomPumps {
   #onEvent(s: RoomState, e: ExchangeEvent): void {
     if (e.type !== "discontinuity") return;
     this.#ctx.counters.discontinuities++;
-    // A newer generation may restart below our position (e.g. Redis lost its data): follow it down, or its first
-    // messages would be dropped as duplicates. Within a generation the position only moves up.
-    s.lastSeq = e.epoch > s.epoch ? e.nextSeq - 1 : Math.max(s.lastSeq, e.nextSeq - 1);
-    s.epoch = Math.max(s.epoch, e.epoch);
+    followDiscontinuity(s, e); // a newer generation may restart below our position (Redis lost its data)
     const f = frame({ t: "discontinuity", room: s.name, afterSeq: e.afterSeq, nextSeq: e.nextSeq, reason: e.reason });
     for (const c of this.#ctx.registry.members(s.name).values()) {
       this.#ctx.outcomes[c.send(f)]++;
