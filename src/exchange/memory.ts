@@ -22,6 +22,8 @@ import type {
   Unsubscribe,
 } from "./exchange.ts";
 import { isGap } from "./exchange.ts";
+import { validateAuthority } from "./_authority.ts";
+
 
 interface Sub {
   node: MemoryExchange;
@@ -374,6 +376,11 @@ export class MemoryExchange implements Exchange {
    * ```
    */
   seal(authority: string): Promise<string> {
+    try {
+      validateAuthority(authority);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (!this.#bus.sealedBy) this.#bus.sealedBy = authority;
     return Promise.resolve(this.#bus.sealedBy);
   }

@@ -26,6 +26,7 @@ import type {
 import { newOrderCounters, RoomOrder, subscriptionOrder } from "./_room-order.ts";
 import { type PubSub, pubSub, sendCommand } from "./_redis-client.ts";
 import { PublishGates } from "./_publish-gate.ts";
+import { validateAuthority } from "./_authority.ts";
 import { HISTORY_LUA, POSITIONS_LUA, PUBLISH_LUA, RELAY_LUA, SEAL_LUA, SEED_LUA } from "./_redis-scripts.ts";
 
 /**
@@ -493,6 +494,7 @@ export class RedisExchange implements Exchange {
    * ```
    */
   async seal(authority: string): Promise<string> {
+    validateAuthority(authority);
     this.#assertOpen();
     const res = await this.#eval(SEAL_LUA, [`${this.prefix}:sealed`], [authority]);
     this.#sealedBy = String(res);

@@ -1,6 +1,6 @@
 // The chain extension contract (optional Exchange methods relay / seed / seal / positions, see src/exchange/exchange.ts)
-// that an exchange must pass to be a member of chain([...]) in a migration. Run for memory, Redis and NATS (which has
-// relay and seed only: it can be migrated to, not away from).
+// that an exchange must pass to be a member of chain([...]) in a migration. Run for memory, Redis and NATS: each can be
+// migrated to (relay, seed) and away from (seal, positions).
 // `make` is called once per test and must return fresh nodes on a fresh backplane (a seal is permanent).
 import { describe, it } from "node:test";
 import { assert, assertEquals, assertRejects } from "@std/assert";
@@ -15,8 +15,9 @@ export function chainExtensionContract(name: string, make: () => Promise<Contrac
     try {
       await Promise.all(setup.nodes.map((n) => n.ready()));
       const [a, b] = setup.nodes;
-      // relay + seed make an exchange a migration target; seal + positions are needed only to migrate away from it.
+      // relay + seed make an exchange a migration target; seal + positions make it one that can be migrated away from.
       assert(a.relay && a.seed, `${name} implements relay and seed`);
+      assert(a.seal && a.positions, `${name} implements seal and positions`);
       await fn(a, b);
     } finally {
       await setup.cleanup();
@@ -91,7 +92,6 @@ export function chainExtensionContract(name: string, make: () => Promise<Contrac
 
     it("seal refuses publishes on every node (first seal wins) while relay, history and subscriptions keep working", { timeout: 120_000 }, () =>
       withNodes(async (a, b) => {
-        if (!a.seal) return console.log(`[chain extension ${name}] no seal(): it can be migrated to, not away from`);
         await a.publish("sealed-room", "before");
         assertEquals(await a.seal!("next-broker"), "next-broker");
         assertEquals(await b.seal!("other"), "next-broker", "the first seal wins");
@@ -107,6 +107,46 @@ export function chainExtensionContract(name: string, make: () => Promise<Contrac
         const h = await b.history("sealed-room", 0);
         assert(!isGap(h) && h.length === 2);
         unsub();
+      }));
+
+    it("seal rejects a bad authority with BAD_OPTION and seals nothing", { timeout: 120_000 }, () =>
+      withNodes(async (a, b) => {
+        for (const bad of ["", "x".repeat(129), "line\nbreak", 42, null]) {
+          const err = await assertRejects(() => a.seal!(bad as unknown as string), EdgeplaneError);
+          assertEquals(err.code, "BAD_OPTION", `seal(${JSON.stringify(bad)})`);
+        }
+        const p = await b.publish("not-sealed", "still sequenced");
+        assertEquals(p.seq, 1);
+      }));
+
+    it("a publish sequenced before the seal keeps its seq when retried with its id after the seal", { timeout: 120_000 }, () =>
+      withNodes(async (a, b) => {
+        const first = await a.publish("retried", "x", { id: "retry-before-seal" });
+        const second = await b.publish("retried", "y", { id: "retry-other-node" });
+        await b.seal!("next-broker");
+        assertEquals((await a.publish("retried", "x", { id: "retry-before-seal" })).seq, first.seq);
+        assertEquals((await b.publish("retried", "y", { id: "retry-other-node" })).seq, second.seq);
+        const err = await assertRejects(() => a.publish("retried", "z", { id: "retry-after-seal" }), EdgeplaneError);
+        assertEquals(err.details?.sealedBy, "next-broker");
+      }));
+
+    it("positions lists every room with a counter, whichever node sequenced it, with its seq and epoch", { timeout: 120_000 }, () =>
+      withNodes(async (a, b) => {
+        const want = new Map<string, { seq: number; epoch: number }>();
+        for (let i = 0; i < 12; i++) {
+          const room = `pos-${i}`;
+          let info;
+          for (let k = 0; k <= i % 3; k++) info = await (k % 2 ? a : b).publish(room, `m${k}`);
+          want.set(room, { seq: info!.seq, epoch: info!.epoch ?? 0 });
+        }
+        for (const ex of [a, b]) {
+          const got = new Map<string, { seq: number; epoch: number }>();
+          for await (const p of ex.positions!()) got.set(p.room, { seq: p.seq, epoch: p.epoch });
+          for (const [room, w] of want) {
+            assertEquals(got.get(room)?.seq, w.seq, `${room} listed with its seq`);
+            if (w.epoch) assert(got.get(room)!.epoch >= w.epoch, `${room}: epoch ${got.get(room)!.epoch} >= ${w.epoch}`);
+          }
+        }
       }));
   });
 }

@@ -166,6 +166,19 @@ async function handle(c: Record<string, unknown>): Promise<unknown> {
     }
     case "status":
       return ex.status();
+    case "seal":
+      return { inForce: await ex.seal(c.authority as string) };
+    case "sealedBy":
+      return { sealedBy: ex.sealedBy };
+    case "publishOne": {
+      // One publish; a rejection is an answer too: its code and `details.sealedBy`.
+      try {
+        const info = await ex.publish(c.room as string, String(c.payload ?? "x"), c.id ? { id: c.id as string } : {});
+        return { seq: info.seq, epoch: info.epoch };
+      } catch (err) {
+        return { error: isEdgeplaneError(err) ? err.code : `UNTYPED:${String(err)}`, sealedBy: isEdgeplaneError(err) ? err.details?.sealedBy : undefined };
+      }
+    }
     case "stalls": {
       const m = maxStall;
       maxStall = 0;

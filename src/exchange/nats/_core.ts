@@ -16,6 +16,7 @@ import type { OwnerRole } from "./_owner.ts";
 import type { Router } from "./_router.ts";
 import type { HistoryService } from "./_history-service.ts";
 import type { Liveness } from "./_liveness.ts";
+import type { BackplaneSeal } from "./_seal.ts";
 
 /** Header room reserved below the server's `max_payload` for the envelope headers. */
 export const HEADER_ROOM = 2048;
@@ -124,6 +125,7 @@ export class Core {
   router!: Router;
   history!: HistoryService;
   liveness!: Liveness;
+  seal!: BackplaneSeal;
 
   constructor(readonly nc: NatsConnectionLike, s: CoreSettings) {
     this.nodeId = s.nodeId;

@@ -2,7 +2,9 @@
 // every live node, and those declared dead a moment ago, what it knows about the room: its highest seq, term, owner
 // and timestamp, whether it refuses (it is the active owner in its own view) and whether its ring ends at that seq
 // (so it can seed the new owner's history). Rooms asked in one tick share one request; the answer waits until every
-// expected node replied or `timeoutMs` passed. An answer from a node thought dead takes it back into the view.
+// expected node replied or `timeoutMs` passed. An answer from a node thought dead takes it back into the view. Both the
+// request and the answers carry the backplane's seal, if any (chain extension, _seal.ts), so an owner-to-be learns it
+// before it sequences.
 import { validateId } from "../../envelope.ts";
 import { randomId } from "../../_utf8.ts";
 import { jsonBytes, num, parseJson } from "./_codec.ts";
@@ -34,6 +36,10 @@ export interface GatherHost {
   /** How long a node declared dead is still asked, ms. */
   readonly recentlyDeadMs: number;
   connected(): boolean;
+  /** The backplane's seal to send along (chain extension, _seal.ts), if any. */
+  seal(): unknown;
+  /** A seal heard in an answer: learn it before the takeover may sequence. */
+  learnSeal(v: unknown): void;
 }
 
 const CHUNK = 2000;
@@ -86,6 +92,7 @@ export class Gatherer {
           const node = validateId(b.n, "node");
           // An answer proves the node is alive (it may only have looked dead): take it back into the view.
           if (!m.isLive(node) && typeof b.e === "number") m.heard(node, b.e === 1);
+          if (b.s !== undefined) h.learnSeal(b.s);
           const p = b.p;
           if (p !== null && typeof p === "object" && !Array.isArray(p)) {
             for (const t of tokens) {
@@ -114,7 +121,8 @@ export class Gatherer {
     });
     const timer = setTimeout(done, h.timeoutMs);
     try {
-      h.nc.publish(h.subjects.gather, jsonBytes({ n: h.nodeId, t: tokens }), { reply: inbox });
+      const seal = h.seal();
+      h.nc.publish(h.subjects.gather, jsonBytes(seal ? { n: h.nodeId, t: tokens, s: seal } : { n: h.nodeId, t: tokens }), { reply: inbox });
       await finished;
     } catch { /* disconnected: go with what we have */ }
     clearTimeout(timer);

@@ -2,7 +2,7 @@
 // (with announcements of the rooms it owns that moved); its own echoed beat renews its owner lease; other nodes'
 // beats keep them in the member view, which the periodic tick sweeps. A stalled event loop restarts every member's
 // clock instead of declaring live nodes dead. The connection's status events switch the node between connected and
-// degraded, and on reconnect every subscription resyncs.
+// degraded, and on reconnect every subscription resyncs. Beats carry the backplane's seal, if any (_seal.ts).
 import { EdgeplaneError } from "../../errors.ts";
 import { validateId } from "../../envelope.ts";
 import { jsonBytes, num, parseJson } from "./_codec.ts";
@@ -116,6 +116,8 @@ export class Liveness {
     }
     const body: Record<string, unknown> = { n: c.nodeId, e: c.membership.selfEligible ? 1 : 0, k: c.lease.stamp() };
     if (a.length) body.a = a;
+    const seal = c.seal.wire();
+    if (seal) body.s = seal; // so that nodes joining later, or cut off while it spread, learn the seal
     if (bye) body.bye = 1;
     try {
       c.nc.publish(c.subjects.hb, jsonBytes(body));
@@ -128,7 +130,10 @@ export class Liveness {
     const b = parseJson(msg.data);
     const n = validateId(b.n, "node");
     const self = n === c.nodeId;
-    if (!self) c.counters.heartbeatsReceived++;
+    if (!self) {
+      c.counters.heartbeatsReceived++;
+      if (b.s !== undefined) c.seal.learn(b.s);
+    }
     const entries = b.a;
     if (entries !== undefined) {
       if (!Array.isArray(entries) || entries.length > 100_000) throw new EdgeplaneError("BAD_ENVELOPE", "bad announcements");

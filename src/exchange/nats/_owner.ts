@@ -175,6 +175,8 @@ export class OwnerRole {
   fastPublish(key: RoomKey, req: DecodedRequest, raw: Uint8Array): Promise<Outcome<SeqInfo>> | Outcome<SeqInfo> | undefined {
     const fast = this.activeOwned(key);
     if (!fast) return undefined;
+    const sealed = this.core.seal.refuse(key.token, req.id);
+    if (sealed) return sealed;
     let info: SeqInfo | undefined;
     try {
       info = this.sequence(fast, req, raw);
@@ -205,6 +207,8 @@ export class OwnerRole {
     if (!c.connected) return { retry: new EdgeplaneError("BACKPLANE_UNAVAILABLE", "owner is disconnected from NATS") };
     if (!this.leaseOk()) return { retry: leaseError() };
     if (r.state !== "active") return { redirect: this.ownerFor(key) ?? null };
+    const sealed = c.seal.refuse(key.token, req.id);
+    if (sealed) return sealed;
     return this.ack(key, req.id, this.sequence(r, req, raw));
   }
 

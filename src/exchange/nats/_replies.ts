@@ -5,6 +5,7 @@ import { EdgeplaneError } from "../../errors.ts";
 import { validateId } from "../../envelope.ts";
 import type { SeqInfo } from "../exchange.ts";
 import { parseJson } from "./_codec.ts";
+import { validateAuthority } from "../_authority.ts";
 import type { NatsMsgLike } from "./_types.ts";
 
 /** What one attempt at an owner-bound request came to. */
@@ -54,6 +55,10 @@ export function outcomeOf<T>(b: unknown, c: ReplyCounters, ok: (b: Record<string
     if ("redirect" in o) return { redirect: typeof o.redirect === "string" ? validateId(o.redirect) : null };
     if ("err" in o) {
       const code = String(o.err);
+      if (typeof o.sealedBy === "string") {
+        // The backplane is sealed (chain extension): final, and the caller follows `sealedBy` to the new authority.
+        return { fail: new EdgeplaneError(code as EdgeplaneError["code"], String(o.msg ?? code), { sealedBy: validateAuthority(o.sealedBy), maybeSequenced: false }) };
+      }
       const e = new EdgeplaneError(code as EdgeplaneError["code"], String(o.msg ?? code));
       return code === "BACKPLANE_UNAVAILABLE" || code === "CLOSED" ? { retry: e, suspect: code === "CLOSED" } : { fail: e };
     }
@@ -65,8 +70,11 @@ export function outcomeOf<T>(b: unknown, c: ReplyCounters, ok: (b: Record<string
 }
 
 /** The reply body of an error. */
-export function errorBody(err: unknown): { err: string; msg: string } {
-  return { err: (err as EdgeplaneError).code ?? "BAD_ENVELOPE", msg: String((err as Error).message) };
+export function errorBody(err: unknown): { err: string; msg: string; sealedBy?: string } {
+  const body: { err: string; msg: string; sealedBy?: string } = { err: (err as EdgeplaneError).code ?? "BAD_ENVELOPE", msg: String((err as Error).message) };
+  const sealedBy = (err as EdgeplaneError).details?.sealedBy;
+  if (typeof sealedBy === "string") body.sealedBy = sealedBy;
+  return body;
 }
 
 /** The reply body of an owner-side outcome that is not ok: a redirect or an error. */

@@ -122,6 +122,14 @@ export class Subjects {
   get gather(): string {
     return `${this.prefix}.ctl`;
   }
+  /** Seal requests (chain extension: sequencing moved to another exchange), answered by every node. */
+  get seal(): string {
+    return `${this.prefix}.seal`;
+  }
+  /** Room position listings (chain extension), answered by every node. */
+  get positions(): string {
+    return `${this.prefix}.pos`;
+  }
   /** Sequenced messages of one room. */
   room(token: string): string {
     return `${this.prefix}.m.${token}`;

@@ -32,6 +32,8 @@ export class Takeover {
       timeoutMs: core.gatherTimeout,
       recentlyDeadMs: 10 * core.hbMs,
       connected: () => core.connected,
+      seal: () => core.seal.wire(),
+      learnSeal: (v) => void core.seal.learn(v),
     });
   }
 
@@ -150,6 +152,7 @@ export class Takeover {
     const from = validateId(b.n, "node");
     if (from === c.nodeId || !msg.reply) return;
     if (!Array.isArray(b.t) || b.t.length > 5000) throw new EdgeplaneError("BAD_ENVELOPE", "bad gather");
+    if (b.s !== undefined) c.seal.learn(b.s);
     o.leaseOk(); // an owner whose lease lapsed has stepped down: it reports, it does not refuse
     const p: Record<string, [number, number, string, number, number]> = {};
     for (const t of b.t) {
@@ -182,6 +185,7 @@ export class Takeover {
       if (seq === 0 && term === 0 && !r) continue;
       p[t] = [seq, term, owner, ts, flags];
     }
-    c.nc.publish(msg.reply, jsonBytes({ n: c.nodeId, e: c.membership.selfEligible ? 1 : 0, p }));
+    const seal = c.seal.wire();
+    c.nc.publish(msg.reply, jsonBytes(seal ? { n: c.nodeId, e: c.membership.selfEligible ? 1 : 0, p, s: seal } : { n: c.nodeId, e: c.membership.selfEligible ? 1 : 0, p }));
   }
 }

@@ -36,6 +36,7 @@ import { OwnerRole } from "./_owner.ts";
 import { Router } from "./_router.ts";
 import { HistoryService } from "./_history-service.ts";
 import { Liveness } from "./_liveness.ts";
+import { BackplaneSeal } from "./_seal.ts";
 import { Subscriptions } from "./_subscriptions.ts";
 import { isKnownRoom, isValidPrefix, type RoomKey, roomKey, Subjects } from "./_subjects.ts";
 import type { NatsConnectionLike, NatsMsgLike, NatsSubscriptionLike } from "./_types.ts";
@@ -167,6 +168,7 @@ export class NatsExchange implements Exchange {
     });
     c.history = new HistoryService(c);
     c.liveness = new Liveness(c);
+    c.seal = new BackplaneSeal(c);
     this.#subs = new Subscriptions(c);
     if (nc.isClosed()) throw new EdgeplaneError("BACKPLANE_UNAVAILABLE", "the NATS connection is closed");
     this.#listen();
@@ -301,6 +303,57 @@ export class NatsExchange implements Exchange {
     )).then(() => {});
   }
 
+  /**
+   * Chain extension (docs/design.md §4 "Seal and positions"): hand sequencing of this whole NATS backplane (every node
+   * on this prefix) to `authority` for good, so NATS can be the old side of a migration. Afterwards `publish` on any
+   * node rejects with BACKPLANE_UNAVAILABLE and `details.sealedBy = authority` (an id sequenced before keeps its seq);
+   * `relay`, `seed`, `history` and subscriptions keep working. Resolves with the seal in force (the first one wins:
+   * concurrent seals converge on the earliest proposal) once every live node acknowledged it; rejects with TIMEOUT
+   * (`details.pending`: the silent nodes) if that did not happen within `sendTimeout` (the seal still holds where it
+   * arrived; call again to confirm), BAD_OPTION for an authority that is not a 1–128 character name.
+   *
+   * The seal lives in the live nodes' memory, like every NATS counter: heartbeats carry it to nodes that join later.
+   * If every node of the backplane stops, it is gone with the counters (a phase-3 chain seals again when it starts).
+   *
+   * @example
+   * ```ts
+   * const inForce = await natsExchange.seal("redis");
+   * await natsExchange.publish("lobby", "x").catch((err) => console.log(err.details.sealedBy)); // "redis"
+   * ```
+   */
+  seal(authority: string): Promise<string> {
+    const c = this.#core;
+    return c.track(Promise.resolve().then(() => c.seal.seal(authority)));
+  }
+
+  /**
+   * The authority this backplane was sealed to, as this node knows it ("" while not sealed).
+   *
+   * @example
+   * ```ts
+   * if (natsExchange.sealedBy) console.log("sequencing moved to", natsExchange.sealedBy);
+   * ```
+   */
+  get sealedBy(): string {
+    return this.#core.seal.sealedBy;
+  }
+
+  /**
+   * Chain extension: every room a live node of this backplane knows by name (rooms a node owns or owned, rooms a node
+   * subscribes to) with its position (highest seq, epoch term and timestamp any of them holds), for seeding a new
+   * authority. Asks every live node and waits until each answered in full, within `sendTimeout`; rejects with TIMEOUT
+   * (`details.pending`) rather than leave out the rooms of a silent node.
+   *
+   * @example
+   * ```ts
+   * for await (const p of natsExchange.positions()) console.log(p.room, p.seq, p.epoch);
+   * ```
+   */
+  async *positions(): AsyncGenerator<RoomPosition & { room: string }> {
+    const c = this.#core;
+    for (const p of await c.track(c.seal.positions())) yield p;
+  }
+
   ready(): Promise<void> {
     if (this.#core.closing) return Promise.reject(new EdgeplaneError("CLOSED", "exchange is closed"));
     return this.#core.liveness.ready();
@@ -344,6 +397,8 @@ export class NatsExchange implements Exchange {
     on(s.own(this.nodeId), (m) => c.owner.onPublishRequest(m));
     on(s.rel(this.nodeId), (m) => c.owner.chain.onChainRequest(m));
     on(s.hist(this.nodeId), (m) => c.history.onRequest(m));
+    on(s.seal, (m) => c.seal.onSealRequest(m));
+    on(s.positions, (m) => c.seal.onPositionsRequest(m));
   }
 
   async #close(): Promise<void> {
