@@ -1,6 +1,7 @@
 // One point of bench scenario 6 (scaling), for profiling a single row: raw node ws vs edgeplane, throughput mode.
 //   npx tsx bench/experiments/scale-point.ts <clients> <rooms> [window]
-// Env: RATE=<msg/s> (rate mode), CPU_PROF=<dir> (profile the edgeplane server), STRACE=1 (syscall counts).
+// Env: RATE=<msg/s> (rate mode), CPU_PROF=<dir> (profile the edgeplane server), STRACE=1 (syscall counts),
+//      NODE_ARGS="--trace-gc …" (more node flags for the edgeplane server; SERVER_LOG=1 prints its output at the end).
 // Prints both deliveries/s, their ratio and the throughput-mode latency percentiles of each.
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -20,7 +21,10 @@ function cpuMs(pid: number | undefined): number {
   return (Number(f[11]) + Number(f[12])) * 10;
 }
 try {
-  const [raw, ep] = await Promise.all([startServer("node", "raw"), startServer("node", "edgeplane", {}, process.env.CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.CPU_PROF}`] : [])]);
+  const [raw, ep] = await Promise.all([startServer("node", "raw", {}, process.env.NODE_ARGS?.split(" ").filter(Boolean) ?? []), startServer("node", "edgeplane", {}, [
+    ...(process.env.CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.CPU_PROF}`] : []),
+    ...(process.env.NODE_ARGS?.split(" ").filter(Boolean) ?? []),
+  ])]);
   servers.raw = raw;
   servers.edgeplane = ep;
   const out: Record<string, LoadResult> = {};
@@ -54,6 +58,7 @@ try {
     console.log(`${k}: ${Math.round(r.deliveriesPerSec)} deliv/s, ${Math.round(r.publishesPerSec)} pub/s, p50 ${r.latency.p50.toFixed(2)} p99 ${r.latency.p99.toFixed(2)} ms, lost ${r.lost}; CPU ms server ${c.server} loadgen ${c.loadgen} (whole load run, ~${Math.round(total)} deliveries)`);
   }
   console.log(`ratio ${(out.edgeplane.deliveriesPerSec / out.raw.deliveriesPerSec).toFixed(2)}`);
+  if (process.env.SERVER_LOG) for (const k of ["raw", "edgeplane"]) console.log(`${k} server output:\n${servers[k].child.output()}`);
 } finally {
   await Promise.all(Object.values(servers).map((s) => s.stop()));
   await stopAll();
