@@ -173,27 +173,31 @@ describe("nats exchange", () => {
     try {
       const [a] = set.exs;
       const room = Array.from({ length: 30 }, (_, i) => `bb${i}`).find((r) => a.ownerOf(r) === "node0")!;
-      const { headers } = await import("nats");
-      const { encodeRequestBatch, requestField } = await import("../src/exchange/nats/_codec.ts");
-      const ask = async (ep: string, body: Uint8Array) => {
-        const h = headers();
-        h.set("ep", ep);
-        const res = await evil.request(`badbatch.own.${a.nodeId}`, body, { headers: h, timeout: 2000 });
+      const { encodeRequests } = await import("../src/exchange/nats/_codec.ts");
+      const ask = async (body: Uint8Array) => {
+        const res = await evil.request(`badbatch.own.${a.nodeId}`, body, { timeout: 2000 });
         return JSON.parse(new TextDecoder().decode(res.data));
       };
-      const before = a.status().counters.malformedDropped;
-      assertEquals((await ask("1 m - evil - - - - 3", new Uint8Array([0, 0, 0, 9, 1]))).err, "BAD_ENVELOPE", "broken framing");
-      assertEquals((await ask("1 m - evil - - - - 0", new Uint8Array(0))).err, "BAD_ENVELOPE", "empty batch");
-      assertEquals((await ask("1 m - evil - - - - 99999", new Uint8Array(0))).err, "BAD_ENVELOPE", "oversized count");
       const enc = (s: string) => new TextEncoder().encode(s);
+      const rb = enc(room);
       const good = { id: "good1", origin: "evil", room, kind: "text" as const };
       const bad = { id: "../x", origin: "evil", room, kind: "text" as const };
-      const { body } = encodeRequestBatch(() => new Headers(), "evil", [
-        { field: requestField(good), raw: enc("hello") },
-        { field: requestField(bad), raw: enc("nope") },
-        { field: requestField({ ...good, id: "good2" }), raw: enc("world") },
+      const one = encodeRequests("evil", [{ req: good, roomBytes: rb, raw: enc("x") }]);
+      const withCount = (n: number) => {
+        const b = one.slice();
+        new DataView(b.buffer).setUint16(2 + 1 + 4, n); // after version, type and the origin "evil"
+        return b;
+      };
+      const before = a.status().counters.malformedDropped;
+      assertEquals((await ask(new Uint8Array([2, 0x52, 4, 0x65, 0x76, 0x69, 0x6c, 0, 3, 0, 0, 9, 1]))).err, "BAD_ENVELOPE", "broken framing");
+      assertEquals((await ask(withCount(0))).err, "BAD_ENVELOPE", "empty batch");
+      assertEquals((await ask(withCount(9999))).err, "BAD_ENVELOPE", "oversized count");
+      const body = encodeRequests("evil", [
+        { req: good, roomBytes: rb, raw: enc("hello") },
+        { req: bad, roomBytes: rb, raw: enc("nope") },
+        { req: { ...good, id: "good2" }, roomBytes: rb, raw: enc("world") },
       ]);
-      const mixed = await ask("1 m - evil - - - - 3", body);
+      const mixed = await ask(body);
       assert(Array.isArray(mixed.r) && mixed.r.length === 3, JSON.stringify(mixed));
       assertEquals(mixed.r[0][0], 1, "first good record sequenced");
       assertEquals(mixed.r[1].err, "BAD_ENVELOPE", "bad record refused on its own");

@@ -3,7 +3,7 @@
 // requests from other nodes.
 import type { PayloadKind } from "../../envelope.ts";
 import type { RelayResult, RoomPosition, SequencedMessage } from "../exchange.ts";
-import { decodeChainRequest, messageField } from "./_codec.ts";
+import { decodeChainRequest } from "./_codec.ts";
 import type { Core } from "./_core.ts";
 import type { OwnerRole } from "./_owner.ts";
 import { type PendingRelay, relayInto, seedInto } from "./_relay.ts";
@@ -49,7 +49,7 @@ export class ChainOwner {
     r.ring.push(m);
     r.out = m.seq;
     c.ids.set(r.key.token, m.id, { seq: m.seq, timestamp: m.timestamp, epoch: m.epoch });
-    this.owner.emitter.emit(r, messageField(m, c.nodeId, p.kind, r.encodedRoom, true), p.raw);
+    this.owner.emitter.emit(r, { msg: m, kind: p.kind, relayed: true, raw: p.raw });
   }
 
   onChainRequest(msg: NatsMsgLike): void {

@@ -1,6 +1,8 @@
-// Private: the wire format. Sequenced messages and publish requests carry the envelope in a NATS header and the raw
-// payload as the body (no base64, no JSON wrapping). Control traffic (heartbeats, gather, replies) is small JSON.
-// Every decoder throws EdgeplaneError("BAD_ENVELOPE") on anything malformed and never anything else.
+// Private: the wire format. The data path (publish requests, sequenced messages and epoch notices on room subjects) is
+// a compact binary body without NATS headers (wire version 2, below). Chain-extension requests (relay, seed) carry
+// their envelope in one NATS header (`ep`, version 1) and the payload as the body. Control traffic (heartbeats,
+// gather, replies) is small JSON. Every decoder throws EdgeplaneError("BAD_ENVELOPE") on anything malformed and never
+// anything else.
 import { EdgeplaneError } from "../../errors.ts";
 import { type Payload, type PayloadKind, validateId, validateRoom } from "../../envelope.ts";
 import { utf8Decode, utf8Encode } from "../../_utf8.ts";
@@ -54,7 +56,11 @@ function room(raw: string | undefined, expected?: string, expectedEncoded?: stri
   } catch {
     throw new EdgeplaneError("BAD_ENVELOPE", "room is not valid percent-encoding");
   }
-  validateRoom(r);
+  try {
+    validateRoom(r);
+  } catch {
+    throw new EdgeplaneError("BAD_ENVELOPE", "bad room name");
+  }
   if (expected !== undefined && r !== expected) throw new EdgeplaneError("BAD_ENVELOPE", "room does not match the subject");
   return r;
 }
@@ -67,10 +73,9 @@ function payloadOf(kind: string, data: Uint8Array): Payload {
 }
 
 /**
- * The envelope travels in one NATS header, `ep`, as space-separated fields (one header lookup per message instead of
- * nine): `v kind id origin room epoch owner seq ts`. `room` is percent-encoded (never contains a space); fields a
- * message kind does not use are `-`. kind: `t` text, `b` binary, `e` epoch notice; `T`/`B` relayed text/binary (chain
- * extension: sequenced elsewhere), `s` seed request.
+ * A chain-extension request's envelope travels in one NATS header, `ep`, as space-separated fields:
+ * `1 kind id origin room epoch owner seq ts`. `room` is percent-encoded (never contains a space); fields a request
+ * kind does not use are `-`. kind: `T`/`B` relayed text/binary (sequenced elsewhere), `s` seed request.
  */
 export const ENVELOPE_HEADER = "ep";
 
@@ -92,172 +97,12 @@ function envHeader(make: HeadersFactory, value: string): unknown {
   return h;
 }
 
-/** Outgoing envelope fields. */
-export interface WireEnvelope {
-  id: string;
-  origin: string;
-  room: string;
-  kind: PayloadKind;
-}
-
-/** The envelope field of a publish request (owner-bound; sent as the `ep` header, see {@link fieldHeaders}). */
-export function requestField(env: WireEnvelope, encodedRoom?: string): string {
-  return `1 ${env.kind === "text" ? "t" : "b"} ${env.id} ${env.origin} ${encodedRoom ?? encodeURIComponent(env.room)} - - - -`;
-}
-
-/** Decoded publish request. */
-export interface DecodedRequest extends WireEnvelope {
-  payload: Payload;
-}
-
-function requestOf(f: string[], data: Uint8Array): DecodedRequest {
-  const kind = f[1];
-  if (kind !== "t" && kind !== "b") throw new EdgeplaneError("BAD_ENVELOPE", "a publish request carries text or binary");
-  return {
-    id: validateId(f[2]),
-    origin: validateId(f[3], "origin"),
-    room: room(f[4]),
-    kind: kind === "t" ? "text" : "binary",
-    payload: payloadOf(kind, data),
-  };
-}
-
-/** Decode a publish request; throws BAD_ENVELOPE. */
-export function decodeRequest(msg: NatsMsgLike): DecodedRequest {
-  return requestOf(fields(msg.headers), msg.data);
-}
-
-// Records: several envelopes in one NATS message, each as [u32 fieldLen][envelope field][u32 payloadLen][payload],
-// the field written exactly as the `ep` header of a single message. Used for batched publish requests (header
-// `1 m - <origin> - - - - <count>`; the reply is JSON `{r: [...]}`, one entry per record in order: `[seq, ts, epoch]`,
-// `{redirect}` or `{err, msg}`) and for room-subject frames (see encodeMessageFrame).
-
-/** Most envelopes in one batched request or frame. */
-export const MAX_BATCH = 1024;
-
-/** Bytes a record adds (envelope field and payload with their length prefixes; ids and rooms are ASCII). */
-export function recordBytes(field: string, raw: Uint8Array): number {
-  return 8 + field.length + raw.byteLength;
-}
-
-function encodeRecords(fieldStrs: string[], raws: Uint8Array[]): Uint8Array {
-  const envs = fieldStrs.map((f) => utf8Encode(f));
-  let size = 0;
-  for (let i = 0; i < envs.length; i++) size += 8 + envs[i].byteLength + raws[i].byteLength;
-  const body = new Uint8Array(size);
-  const dv = new DataView(body.buffer);
-  let off = 0;
-  for (let i = 0; i < envs.length; i++) {
-    dv.setUint32(off, envs[i].byteLength);
-    body.set(envs[i], off + 4);
-    off += 4 + envs[i].byteLength;
-    dv.setUint32(off, raws[i].byteLength);
-    body.set(raws[i], off + 4);
-    off += 4 + raws[i].byteLength;
-  }
-  return body;
-}
-
-/** Split a body into `count` records; throws BAD_ENVELOPE when the framing is broken. Payloads are copies. */
-function decodeRecords(bytes: Uint8Array, count: number): Array<{ field: string; raw: Uint8Array }> {
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const bad = () => new EdgeplaneError("BAD_ENVELOPE", "malformed records");
-  const out: Array<{ field: string; raw: Uint8Array }> = [];
-  let off = 0;
-  for (let i = 0; i < count; i++) {
-    if (off + 4 > bytes.byteLength) throw bad();
-    const el = dv.getUint32(off);
-    off += 4;
-    if (el > 4096 || off + el + 4 > bytes.byteLength) throw bad();
-    const field = utf8Decode(bytes.subarray(off, off + el));
-    off += el;
-    const pl = dv.getUint32(off);
-    off += 4;
-    if (off + pl > bytes.byteLength) throw bad();
-    out.push({ field, raw: bytes.slice(off, off + pl) }); // a copy: a held payload must not pin the whole body
-    off += pl;
-  }
-  if (off !== bytes.byteLength) throw bad();
-  return out;
-}
-
-/** Headers and body of a batched publish request. */
-export function encodeRequestBatch(
-  make: HeadersFactory,
-  origin: string,
-  items: ReadonlyArray<{ field: string; raw: Uint8Array }>,
-): { headers: unknown; body: Uint8Array } {
-  const body = encodeRecords(items.map((it) => it.field), items.map((it) => it.raw));
-  return { headers: envHeader(make, `1 m - ${origin} - - - - ${items.length}`), body };
-}
-
-/** Whether a request on the owner subject is a batch. */
-export function isRequestBatch(msg: NatsMsgLike): boolean {
-  return msg.headers?.get(ENVELOPE_HEADER)?.startsWith("1 m ") === true;
-}
-
-/**
- * Decode a batched publish request: one entry per record, a bad record as its own BAD_ENVELOPE error (the others
- * still count). Throws BAD_ENVELOPE when the framing itself is broken.
- */
-export function decodeRequestBatch(msg: NatsMsgLike): Array<{ req: DecodedRequest; raw: Uint8Array } | EdgeplaneError> {
-  const f = fields(msg.headers);
-  validateId(f[3], "origin");
-  const count = int(f[8], "count");
-  if (count < 1 || count > MAX_BATCH) throw new EdgeplaneError("BAD_ENVELOPE", "bad batch size");
-  return decodeRecords(msg.data, count).map(({ field, raw }) => {
-    try {
-      return { req: requestOf(splitField(field), raw), raw };
-    } catch (err) {
-      return err instanceof EdgeplaneError ? err : new EdgeplaneError("BAD_ENVELOPE", "malformed publish batch");
-    }
-  });
-}
-
-/** Epoch (ownership generation): compared as the pair (term, owner). */
-export interface Epoch {
-  term: number;
-  owner: string;
-}
-
-/** -1, 0, 1 comparing epochs as (term, owner). */
-export function cmpEpoch(a: Epoch, b: Epoch): number {
-  if (a.term !== b.term) return a.term < b.term ? -1 : 1;
-  return a.owner === b.owner ? 0 : a.owner < b.owner ? -1 : 1;
-}
-
-/**
- * Headers of a sequenced message. A `relayed` message (chain extension) was sequenced by another exchange: kind `T`/`B`,
- * and its epoch is that sequencer's, carried unchanged; subscribers order it by seq only, never by (term, owner).
- */
-export function messageField(m: SequencedMessage, owner: string, kind: PayloadKind, encodedRoom?: string, relayed = false): string {
-  const k = kind === "text" ? (relayed ? "T" : "t") : (relayed ? "B" : "b");
-  return `1 ${k} ${m.id} ${m.origin} ${encodedRoom ?? encodeURIComponent(m.room)} ${m.epoch} ${owner} ${m.seq} ${m.timestamp}`;
-}
-
-/** Headers carrying one envelope field (a single sequenced message). */
-export function fieldHeaders(make: HeadersFactory, field: string): unknown {
-  return envHeader(make, field);
-}
-
-/**
- * A room-subject frame with several sequenced messages (the owner coalesces what it sequenced for a room in one turn):
- * header `ep` = `1 M - - <room> - - - <count>`, body = records of [message envelope field][payload], in seq order.
- */
-export function encodeMessageFrame(
-  make: HeadersFactory,
-  encodedRoom: string,
-  items: ReadonlyArray<{ field: string; raw: Uint8Array }>,
-): { headers: unknown; body: Uint8Array } {
-  return { headers: envHeader(make, `1 M - - ${encodedRoom} - - - ${items.length}`), body: encodeRecords(items.map((i) => i.field), items.map((i) => i.raw)) };
-}
-
-/** Headers of a relay request (owner-bound): the whole sequenced envelope, kind `T`/`B`. */
+/** Headers of a relay request (owner-bound, on `rel.<node>`): the whole sequenced envelope, kind `T`/`B`. */
 export function relayRequestHeaders(make: HeadersFactory, m: SequencedMessage, kind: PayloadKind): unknown {
   return envHeader(make, `1 ${kind === "text" ? "T" : "B"} ${m.id} ${m.origin} ${encodeURIComponent(m.room)} ${m.epoch} - ${m.seq} ${m.timestamp}`);
 }
 
-/** Headers of a seed request (owner-bound), kind `s`, empty body. */
+/** Headers of a seed request (owner-bound, on `rel.<node>`), kind `s`, empty body. */
 export function seedRequestHeaders(make: HeadersFactory, roomName: string, seq: number, epoch: number, ts: number): unknown {
   return envHeader(make, `1 s - - ${encodeURIComponent(roomName)} ${epoch} - ${seq} ${ts}`);
 }
@@ -291,9 +136,281 @@ export function decodeChainRequest(msg: NatsMsgLike): ChainRequest {
   };
 }
 
-/** Headers of an epoch notice: `seq` is the last seq of the previous epoch. */
-export function noticeHeaders(make: HeadersFactory, roomName: string, e: Epoch, seq: number, ts: number): unknown {
-  return envHeader(make, `1 e - - ${encodeURIComponent(roomName)} ${e.term} ${e.owner} ${seq} ${ts}`);
+/** Outgoing envelope fields. */
+export interface WireEnvelope {
+  id: string;
+  origin: string;
+  room: string;
+  kind: PayloadKind;
+}
+
+/** Decoded publish request. */
+export interface DecodedRequest extends WireEnvelope {
+  payload: Payload;
+}
+
+/** Epoch (ownership generation): compared as the pair (term, owner). */
+export interface Epoch {
+  term: number;
+  owner: string;
+}
+
+/** -1, 0, 1 comparing epochs as (term, owner). */
+export function cmpEpoch(a: Epoch, b: Epoch): number {
+  if (a.term !== b.term) return a.term < b.term ? -1 : 1;
+  return a.owner === b.owner ? 0 : a.owner < b.owner ? -1 : 1;
+}
+
+// ───────────────────────────── the data path: binary wire, version 2 ─────────────────────────────
+//
+// Publish requests (on `own.<node>`) and everything on a room subject (`m.<token>`) travel as one binary body with no
+// NATS headers (nats.js never parses a header block for them). Integers are big-endian; seq, timestamp and epoch are
+// float64 holding non-negative safe integers; ids, origins and owners are ASCII `[A-Za-z0-9_-]{1,64}` with a u8
+// length; a room is UTF-8 with a u16 length; a payload has a u32 length. Byte 0 is the wire version (2), byte 1 the
+// message type:
+//
+//   'R' publish requests   [2]['R'][u8 len][origin][u16 count] then count × [kind 't'|'b'][u8 len][id][u16 len][room][u32 len][payload]
+//   'M' sequenced messages [2]['M'][u8 len][owner][u16 len][room][u16 count]
+//                          then count × [kind 't'|'b'|'T'|'B'][f64 seq][f64 ts][f64 epoch][u8 len][id][u8 len][origin][u32 len][payload]
+//   'E' epoch notice       [2]['E'][u8 len][owner][u16 len][room][f64 term][f64 seq][f64 ts]   (seq: last of the previous epoch)
+//
+// 'T'/'B' are relayed text/binary (chain extension: sequenced elsewhere, carrying that sequencer's epoch). The reply
+// to 'R' is JSON `{r: [...]}`, one entry per record in order: `[seq, ts, epoch]`, `{redirect}` or `{err, msg}`.
+// Decoders are strict: anything malformed is BAD_ENVELOPE; a record that is well framed but invalid (a bad id, kind
+// or number) is refused on its own and the others still count.
+
+/** Version byte of the binary data-path wire. */
+export const WIRE_VERSION = 2;
+const T_REQUESTS = 0x52, T_MESSAGES = 0x4d, T_NOTICE = 0x45;
+const K_TEXT = 0x74, K_BINARY = 0x62, K_RTEXT = 0x54, K_RBINARY = 0x42;
+
+/** Most envelopes in one batched request or frame. */
+export const MAX_BATCH = 1024;
+
+const fatalUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+class Reader {
+  readonly dv: DataView;
+  off = 0;
+  constructor(readonly b: Uint8Array) {
+    this.dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  }
+  need(n: number): void {
+    if (this.off + n > this.b.byteLength) throw bad("truncated");
+  }
+  u8(): number {
+    this.need(1);
+    return this.b[this.off++];
+  }
+  u16(): number {
+    this.need(2);
+    const v = this.dv.getUint16(this.off);
+    this.off += 2;
+    return v;
+  }
+  u32(): number {
+    this.need(4);
+    const v = this.dv.getUint32(this.off);
+    this.off += 4;
+    return v;
+  }
+  /** A float64 that must hold a non-negative safe integer (NaN for anything else: checked by the caller's record). */
+  n(): number {
+    this.need(8);
+    const v = this.dv.getFloat64(this.off);
+    this.off += 8;
+    return Number.isSafeInteger(v) && v >= 0 ? v + 0 : NaN;
+  }
+  /** `len` bytes (a view). */
+  bytes(len: number): Uint8Array {
+    this.need(len);
+    const v = this.b.subarray(this.off, this.off + len);
+    this.off += len;
+    return v;
+  }
+  /** A u8-length ASCII id; `undefined` when it is not 1–64 of [A-Za-z0-9_-] (the framing still holds). */
+  id(): string | undefined {
+    const len = this.u8();
+    this.need(len);
+    const b = this.b, start = this.off;
+    this.off += len;
+    if (len === 0 || len > 64) return undefined;
+    for (let i = start; i < start + len; i++) {
+      const c = b[i];
+      // 0-9 A-Z a-z _ -
+      if (!((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f || c === 0x2d)) return undefined;
+    }
+    return String.fromCharCode.apply(null, b.subarray(start, start + len) as unknown as number[]);
+  }
+}
+
+function bad(what: string): EdgeplaneError {
+  return new EdgeplaneError("BAD_ENVELOPE", `malformed message (${what})`);
+}
+
+function writeAscii(out: Uint8Array, off: number, s: string): number {
+  out[off++] = s.length;
+  for (let i = 0; i < s.length; i++) out[off++] = s.charCodeAt(i);
+  return off;
+}
+
+/** A room name from the wire: well-formed UTF-8 and a valid room, else BAD_ENVELOPE. */
+function roomOf(bytes: Uint8Array): string {
+  let r: string;
+  try {
+    r = fatalUtf8.decode(bytes);
+    validateRoom(r);
+  } catch {
+    throw bad("room");
+  }
+  return r;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function start(r: Reader, type: number): void {
+  if (r.b.byteLength < 2 || r.b[0] !== WIRE_VERSION) throw bad("unsupported wire version");
+  if (r.b[1] !== type) throw bad("unexpected message type");
+  r.off = 2;
+}
+
+/** A data-path message never carries NATS headers (a version-1 sender, or junk). */
+function noHeaders(msg: NatsMsgLike): void {
+  if (msg.headers !== undefined && msg.headers !== null) throw bad("unexpected headers");
+}
+
+/** One publish on its way to an owner: the envelope, the room's UTF-8 bytes, the payload bytes. */
+export interface RequestItem {
+  req: WireEnvelope;
+  roomBytes: Uint8Array;
+  raw: Uint8Array;
+}
+
+/** Bytes a request record adds. */
+export function requestRecordBytes(it: RequestItem): number {
+  return 1 + 1 + it.req.id.length + 2 + it.roomBytes.byteLength + 4 + it.raw.byteLength;
+}
+
+/** The body of a publish request from `origin` carrying `items` (1 to MAX_BATCH, in order). */
+export function encodeRequests(origin: string, items: ReadonlyArray<RequestItem>): Uint8Array {
+  let size = 2 + 1 + origin.length + 2;
+  for (const it of items) size += requestRecordBytes(it);
+  const out = new Uint8Array(size);
+  const dv = new DataView(out.buffer);
+  out[0] = WIRE_VERSION;
+  out[1] = T_REQUESTS;
+  let off = writeAscii(out, 2, origin);
+  dv.setUint16(off, items.length);
+  off += 2;
+  for (const it of items) {
+    out[off++] = it.req.kind === "text" ? K_TEXT : K_BINARY;
+    off = writeAscii(out, off, it.req.id);
+    dv.setUint16(off, it.roomBytes.byteLength);
+    out.set(it.roomBytes, off + 2);
+    off += 2 + it.roomBytes.byteLength;
+    dv.setUint32(off, it.raw.byteLength);
+    out.set(it.raw, off + 4);
+    off += 4 + it.raw.byteLength;
+  }
+  return out;
+}
+
+/**
+ * Decode a publish request: one entry per record, a bad record as its own BAD_ENVELOPE error (the others still
+ * count). Throws BAD_ENVELOPE when the message itself is broken (version, framing, origin, count, trailing bytes).
+ * A binary payload and `raw` are copies (a held payload must not pin the whole body).
+ */
+export function decodeRequests(msg: NatsMsgLike): Array<{ req: DecodedRequest; raw: Uint8Array } | EdgeplaneError> {
+  noHeaders(msg);
+  const r = new Reader(msg.data);
+  start(r, T_REQUESTS);
+  const origin = r.id();
+  if (origin === undefined) throw bad("origin");
+  const count = r.u16();
+  if (count < 1 || count > MAX_BATCH) throw bad("batch size");
+  const out: Array<{ req: DecodedRequest; raw: Uint8Array } | EdgeplaneError> = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const kind = r.u8();
+    const id = r.id();
+    const roomBytes = r.bytes(r.u16());
+    const data = r.bytes(r.u32());
+    if (id === undefined) out[i] = bad("id");
+    else if (kind !== K_TEXT && kind !== K_BINARY) out[i] = bad("a publish request carries text or binary");
+    else {
+      try {
+        const room = roomOf(roomBytes);
+        const raw = new Uint8Array(data); // a plain copy (Node's nats.js hands out Buffers, whose slice() is a view)
+        out[i] = { req: { id, origin, room, kind: kind === K_TEXT ? "text" : "binary", payload: kind === K_TEXT ? utf8Decode(raw) : raw }, raw };
+      } catch (err) {
+        out[i] = err as EdgeplaneError;
+      }
+    }
+  }
+  if (r.off !== msg.data.byteLength) throw bad("trailing bytes");
+  return out;
+}
+
+/** One sequenced message on its way to its room subject. */
+export interface FrameItem {
+  msg: SequencedMessage;
+  kind: PayloadKind;
+  /** Sequenced by another exchange (chain extension): kind `T`/`B`, its own epoch. */
+  relayed: boolean;
+  raw: Uint8Array;
+}
+
+/** Bytes a frame record adds. */
+export function frameRecordBytes(it: FrameItem): number {
+  return 1 + 24 + 1 + it.msg.id.length + 1 + it.msg.origin.length + 4 + it.raw.byteLength;
+}
+
+/** The body of a room-subject message: the sequenced messages `items` of one room from `owner`, in seq order. */
+export function encodeFrame(owner: string, roomBytes: Uint8Array, items: ReadonlyArray<FrameItem>): Uint8Array {
+  let size = 2 + 1 + owner.length + 2 + roomBytes.byteLength + 2;
+  for (const it of items) size += frameRecordBytes(it);
+  const out = new Uint8Array(size);
+  const dv = new DataView(out.buffer);
+  out[0] = WIRE_VERSION;
+  out[1] = T_MESSAGES;
+  let off = writeAscii(out, 2, owner);
+  dv.setUint16(off, roomBytes.byteLength);
+  out.set(roomBytes, off + 2);
+  off += 2 + roomBytes.byteLength;
+  dv.setUint16(off, items.length);
+  off += 2;
+  for (const it of items) {
+    const m = it.msg;
+    out[off++] = it.kind === "text" ? (it.relayed ? K_RTEXT : K_TEXT) : (it.relayed ? K_RBINARY : K_BINARY);
+    dv.setFloat64(off, m.seq);
+    dv.setFloat64(off + 8, m.timestamp);
+    dv.setFloat64(off + 16, m.epoch);
+    off = writeAscii(out, off + 24, m.id);
+    off = writeAscii(out, off, m.origin);
+    dv.setUint32(off, it.raw.byteLength);
+    out.set(it.raw, off + 4);
+    off += 4 + it.raw.byteLength;
+  }
+  return out;
+}
+
+/** The body of an epoch notice: `seq` is the last seq of the previous epoch. */
+export function encodeNotice(roomBytes: Uint8Array, e: Epoch, seq: number, ts: number): Uint8Array {
+  const out = new Uint8Array(2 + 1 + e.owner.length + 2 + roomBytes.byteLength + 24);
+  const dv = new DataView(out.buffer);
+  out[0] = WIRE_VERSION;
+  out[1] = T_NOTICE;
+  let off = writeAscii(out, 2, e.owner);
+  dv.setUint16(off, roomBytes.byteLength);
+  out.set(roomBytes, off + 2);
+  off += 2 + roomBytes.byteLength;
+  dv.setFloat64(off, e.term);
+  dv.setFloat64(off + 8, seq);
+  dv.setFloat64(off + 16, ts);
+  return out;
 }
 
 /** What arrives on a room subject. */
@@ -302,59 +419,52 @@ export type RoomWire =
   | { type: "epoch"; room: string; epoch: Epoch; seq: number; ts: number };
 
 /**
- * Decode what arrived on the room subject of `expectedRoom` (percent-encoded form given for a fast match): one
- * message or notice, or a frame of several messages, each passed to `each` in order. A bad record of a frame is
- * skipped and counted in the result (the subscriber repairs the hole from history); anything else malformed throws
- * BAD_ENVELOPE.
+ * Decode what arrived on the room subject of `expectedRoom` (its UTF-8 bytes given for the match): a frame of
+ * messages, each passed to `each` in order, or an epoch notice. A record that is well framed but invalid is skipped
+ * and counted in the result (the subscriber repairs the hole from history); anything else malformed throws
+ * BAD_ENVELOPE (and nothing is passed to `each`).
  */
-export function decodeRoomWires(msg: NatsMsgLike, expectedRoom: string, expectedEncoded: string, each: (w: RoomWire) => void): number {
-  const f = fields(msg.headers);
-  if (f[1] !== "M") {
-    each(roomWireOf(f, msg.data, expectedRoom, expectedEncoded));
+export function decodeRoomWires(msg: NatsMsgLike, expectedRoom: string, expectedBytes: Uint8Array, each: (w: RoomWire) => void): number {
+  noHeaders(msg);
+  const data = msg.data;
+  const r = new Reader(data);
+  if (data.byteLength < 2 || data[0] !== WIRE_VERSION) throw bad("unsupported wire version");
+  const type = data[1];
+  if (type !== T_MESSAGES && type !== T_NOTICE) throw bad("unexpected message type");
+  r.off = 2;
+  const owner = r.id();
+  if (owner === undefined) throw bad("owner");
+  if (!sameBytes(r.bytes(r.u16()), expectedBytes)) throw bad("room does not match the subject");
+  if (type === T_NOTICE) {
+    const term = r.n(), seq = r.n(), ts = r.n();
+    if (r.off !== data.byteLength) throw bad("trailing bytes");
+    if (Number.isNaN(term + seq + ts)) throw bad("number");
+    each({ type: "epoch", room: expectedRoom, epoch: { term, owner }, seq, ts });
     return 0;
   }
-  room(f[4], expectedRoom, expectedEncoded);
-  const count = int(f[8], "count");
-  if (count < 1 || count > MAX_BATCH) throw new EdgeplaneError("BAD_ENVELOPE", "bad frame size");
-  const wires: RoomWire[] = [];
-  let bad = 0;
-  for (const rec of decodeRecords(msg.data, count)) {
-    try {
-      const rf = splitField(rec.field);
-      if (rf[1] === "e" || rf[1] === "M") throw new EdgeplaneError("BAD_ENVELOPE", "a frame carries messages only");
-      wires.push(roomWireOf(rf, rec.raw, expectedRoom, expectedEncoded));
-    } catch {
-      bad++;
+  const count = r.u16();
+  if (count < 1 || count > MAX_BATCH) throw bad("frame size");
+  const wires: RoomWire[] = new Array(count);
+  let n = 0, skipped = 0;
+  for (let i = 0; i < count; i++) {
+    const kind = r.u8();
+    const seq = r.n(), ts = r.n(), epoch = r.n();
+    const id = r.id(), origin = r.id();
+    const body = r.bytes(r.u32());
+    const relayed = kind === K_RTEXT || kind === K_RBINARY;
+    const text = kind === K_TEXT || kind === K_RTEXT;
+    if (id === undefined || origin === undefined || Number.isNaN(seq + ts + epoch) || seq < 1 || (!text && !relayed && kind !== K_BINARY)) {
+      skipped++;
+      continue;
     }
+    // A binary payload is a plain Uint8Array copy: a held payload must not pin the whole frame, and a Buffer (Node's
+    // nats.js) must not leak out (its slice() is a view).
+    const payload: Payload = text ? utf8Decode(body) : new Uint8Array(body);
+    wires[n++] = { type: "msg", owner, relayed, msg: { room: expectedRoom, seq, timestamp: ts, epoch, id, origin, payload } };
   }
-  for (const w of wires) each(w);
-  return bad;
-}
-
-function roomWireOf(f: string[], data: Uint8Array, expectedRoom: string, expectedEncoded?: string): RoomWire {
-  const r = room(f[4], expectedRoom, expectedEncoded);
-  const kind = f[1];
-  const term = int(f[5], "epoch");
-  const owner = validateId(f[6], "owner");
-  const seq = int(f[7], "seq");
-  const ts = int(f[8], "ts");
-  if (kind === "e") return { type: "epoch", room: r, epoch: { term, owner }, seq, ts };
-  if (seq < 1) throw new EdgeplaneError("BAD_ENVELOPE", "seq must be >= 1");
-  const relayed = kind === "T" || kind === "B";
-  return {
-    type: "msg",
-    owner,
-    relayed,
-    msg: {
-      room: r,
-      seq,
-      timestamp: ts,
-      epoch: term,
-      id: validateId(f[2]),
-      origin: validateId(f[3], "origin"),
-      payload: payloadOf(relayed ? kind.toLowerCase() : kind, data),
-    },
-  };
+  if (r.off !== data.byteLength) throw bad("trailing bytes");
+  for (let i = 0; i < n; i++) each(wires[i]);
+  return skipped;
 }
 
 /** JSON body helpers for control traffic. */

@@ -5,11 +5,11 @@
 // extension's owner side in _chain-owner.ts.
 import { EdgeplaneError } from "../../errors.ts";
 import type { SeqInfo, SequencedMessage } from "../exchange.ts";
-import { cmpEpoch, decodeRequest, decodeRequestBatch, type DecodedRequest, isRequestBatch, messageField } from "./_codec.ts";
+import { cmpEpoch, type DecodedRequest, decodeRequests } from "./_codec.ts";
 import type { Core } from "./_core.ts";
 import { flushRelays, type RelayHost, releaseRelays } from "./_relay.ts";
 import { RoomEmitter, type SendHost } from "./_publisher.ts";
-import { batchEntry, errorBody, type Outcome, replyBody } from "./_replies.ts";
+import { batchEntry, errorBody, type Outcome } from "./_replies.ts";
 import { OwnedRoom } from "./_sequencer.ts";
 import { roomKey, type RoomKey } from "./_subjects.ts";
 import type { NatsMsgLike } from "./_types.ts";
@@ -236,7 +236,7 @@ export class OwnerRole {
     this.#confirming.set(info, this.#confirm(r.key, req.id, info));
     r.dirty = true;
     c.counters.sequenced++;
-    this.emitter.emit(r, messageField(msg, c.nodeId, req.kind, r.encodedRoom), raw);
+    this.emitter.emit(r, { msg, kind: req.kind, relayed: false, raw });
     return info;
   }
 
@@ -292,37 +292,13 @@ export class OwnerRole {
 
   // ───────────────────────────── publish requests from other nodes ─────────────────────────────
 
+  /** A publish request (one or more publishes): each handled as if it came alone, in order; one reply with every outcome. */
   onPublishRequest(msg: NatsMsgLike): void {
-    if (isRequestBatch(msg)) {
-      this.#onPublishBatch(msg);
-      return;
-    }
-    const c = this.core;
-    const reply = msg.reply;
-    let req: DecodedRequest;
-    try {
-      req = decodeRequest(msg);
-    } catch (err) {
-      c.counters.malformedDropped++;
-      if (reply) c.reply(reply, errorBody(err));
-      return;
-    }
-    if (!reply) {
-      c.counters.malformedDropped++;
-      return;
-    }
-    const out = this.#ownerPublish(req, msg.data);
-    if (out instanceof Promise) void out.then((o) => c.reply(reply, replyBody(o)));
-    else c.reply(reply, replyBody(out));
-  }
-
-  /** Several publishes in one request: each handled as if it came alone, in order; one reply with every outcome. */
-  #onPublishBatch(msg: NatsMsgLike): void {
     const c = this.core;
     const reply = msg.reply;
     let entries;
     try {
-      entries = decodeRequestBatch(msg);
+      entries = decodeRequests(msg);
       if (!reply) throw new EdgeplaneError("BAD_ENVELOPE", "no reply subject");
     } catch (err) {
       c.counters.malformedDropped++;

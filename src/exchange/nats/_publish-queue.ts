@@ -21,7 +21,7 @@
 // `maybeSequenced: false`) when none did.
 import { EdgeplaneError } from "../../errors.ts";
 import type { SeqInfo } from "../exchange.ts";
-import { type DecodedRequest, MAX_BATCH, requestField } from "./_codec.ts";
+import { type DecodedRequest, MAX_BATCH } from "./_codec.ts";
 import type { Core } from "./_core.ts";
 import type { OwnerRequests } from "./_publisher.ts";
 import type { Outcome } from "./_replies.ts";
@@ -31,7 +31,6 @@ import type { RoomKey } from "./_subjects.ts";
 interface Entry {
   req: DecodedRequest;
   raw: Uint8Array;
-  field: string | undefined;
   deadline: number;
   resolve: (info: SeqInfo) => void;
   reject: (err: EdgeplaneError) => void;
@@ -171,7 +170,7 @@ export class PublishQueue {
     }
     const room = q;
     return new Promise<SeqInfo>((resolve, reject) => {
-      room.items.push({ req, raw, field: undefined, deadline, resolve, reject, state: 0, maybe, lastErr: undefined });
+      room.items.push({ req, raw, deadline, resolve, reject, state: 0, maybe, lastErr: undefined });
       this.#pump(room);
     });
   }
@@ -258,13 +257,13 @@ export class PublishQueue {
       };
       if (batch.length === 1) {
         const e = batch[0];
-        void this.requests.publish(target, q.key.token, e.field ??= requestField(e.req), e.raw, timeout).then((o) => finish([o]));
+        void this.requests.publish(target, q.key, e.req, e.raw, timeout).then((o) => finish([o]));
         return;
       }
       const outs: Array<Promise<Outcome<SeqInfo>>> = new Array(batch.length);
       for (let i = 0; i < batch.length; i++) {
         const e = batch[i];
-        outs[i] = this.requests.publish(target, q.key.token, e.field ??= requestField(e.req), e.raw, timeout);
+        outs[i] = this.requests.publish(target, q.key, e.req, e.raw, timeout);
       }
       void Promise.all(outs).then(finish);
       return;

@@ -1,7 +1,7 @@
 // Private: the two batched send paths of a node. OwnerRequests sends publishes to remote owners: what one turn
-// publishes for one owner leaves as one request (one reply carries every outcome, in order), a lone publish as a
-// plain request. RoomEmitter puts an owner's sequenced messages on their room subject: what one turn sequences for a
-// room leaves as one frame, in seq order, a lone message as it is. A failed room publish (connection lost right now)
+// publishes for one owner leaves as one request (one reply carries every outcome, in order). RoomEmitter puts an
+// owner's sequenced messages on their room subject: what one turn sequences for a room leaves as one frame, in seq
+// order, encoded once for every subscribing node (binary wire, see _codec.ts). A failed room publish (connection lost right now)
 // loses nothing: the message is in the owner's ring and subscribers repair it. Both queue through one TurnBatcher
 // (per key and turn: an owner node for requests, an owned room for sequenced messages). Acks wait for `confirm()`: the server
 // has everything this node published so far (a flush round trip) and the owner lease still held when it said so. An
@@ -10,10 +10,21 @@
 import { EdgeplaneError } from "../../errors.ts";
 import type { SeqInfo } from "../exchange.ts";
 import { TurnBatcher } from "./_batcher.ts";
-import { encodeMessageFrame, encodeRequestBatch, fieldHeaders, type HeadersFactory, MAX_BATCH, num, recordBytes } from "./_codec.ts";
+import {
+  encodeFrame,
+  encodeRequests,
+  type FrameItem,
+  frameRecordBytes,
+  type HeadersFactory,
+  MAX_BATCH,
+  num,
+  type RequestItem,
+  requestRecordBytes,
+  type WireEnvelope,
+} from "./_codec.ts";
 import { classify, type Outcome, outcomeOf, parseReply, type ReplyCounters } from "./_replies.ts";
 import type { KnownPositions, OwnedRoom } from "./_sequencer.ts";
-import type { Subjects } from "./_subjects.ts";
+import type { RoomKey, Subjects } from "./_subjects.ts";
 import type { NatsConnectionLike } from "./_types.ts";
 
 /** What both send paths need from their exchange. */
@@ -34,9 +45,7 @@ export interface SendHost {
   readonly confirmTimeout: number;
 }
 
-interface Outgoing {
-  field: string;
-  raw: Uint8Array;
+interface Outgoing extends RequestItem {
   token: string;
   timeout: number;
   resolve: (out: Outcome<SeqInfo>) => void;
@@ -47,12 +56,12 @@ export class OwnerRequests {
   readonly #batcher: TurnBatcher<string, Outgoing>;
 
   constructor(readonly host: SendHost) {
-    this.#batcher = new TurnBatcher((target, items) => this.#send(target, items), (e) => recordBytes(e.field, e.raw), () => host.maxBody(), MAX_BATCH);
+    this.#batcher = new TurnBatcher<string, Outgoing>((target, items) => this.#send(target, items), requestRecordBytes, () => host.maxBody(), MAX_BATCH);
   }
 
-  /** Send a publish request (envelope `field`, payload `raw`) to `target`, bounded by `timeout`. */
-  publish(target: string, token: string, field: string, raw: Uint8Array, timeout: number): Promise<Outcome<SeqInfo>> {
-    return new Promise((resolve) => this.#batcher.add(target, { field, raw, token, timeout, resolve }));
+  /** Send a publish request (envelope `req` for the room `key`, payload `raw`) to `target`, bounded by `timeout`. */
+  publish(target: string, key: RoomKey, req: WireEnvelope, raw: Uint8Array, timeout: number): Promise<Outcome<SeqInfo>> {
+    return new Promise((resolve) => this.#batcher.add(target, { req, roomBytes: key.bytes, raw, token: key.token, timeout, resolve }));
   }
 
   #send(target: string, items: Outgoing[]): void {
@@ -62,25 +71,14 @@ export class OwnerRequests {
       const out = classify(err, c, target, "publish");
       for (const e of items) e.resolve(out);
     };
-    if (items.length === 1) {
-      const e = items[0];
-      try {
-        h.nc.request(subject, e.raw, { timeout: e.timeout, headers: fieldHeaders(h.headers, e.field) }).then(
-          (resp) => e.resolve(parseReply(resp, c, (b) => this.#acked(target, e.token, b.s, b.t, b.e))),
-          failAll,
-        );
-      } catch (err) {
-        failAll(err);
-      }
-      return;
+    if (items.length > 1) {
+      c.batchesSent++;
+      c.batchedPublishes += items.length;
     }
-    c.batchesSent++;
-    c.batchedPublishes += items.length;
     let timeout = Infinity;
     for (const e of items) if (e.timeout < timeout) timeout = e.timeout;
-    const { headers, body } = encodeRequestBatch(h.headers, h.nodeId, items);
     try {
-      h.nc.request(subject, body, { timeout, headers }).then((resp) => {
+      h.nc.request(subject, encodeRequests(h.nodeId, items), { timeout }).then((resp) => {
         const whole = parseReply(resp, c, (b) => {
           if (!Array.isArray(b.r) || b.r.length !== items.length) throw new EdgeplaneError("BAD_ENVELOPE", "bad batch reply");
           return b.r as unknown[];
@@ -118,11 +116,11 @@ export type Confirmation = "ok" | "lapsed" | "unconfirmed";
 
 /** Sequenced messages on their way to their room subjects. */
 export class RoomEmitter {
-  readonly #batcher: TurnBatcher<OwnedRoom, { field: string; raw: Uint8Array }>;
+  readonly #batcher: TurnBatcher<OwnedRoom, FrameItem>;
   #confirming: Promise<Confirmation> | undefined;
 
   constructor(readonly host: SendHost) {
-    this.#batcher = new TurnBatcher((r, q) => this.#send(r, q), (e) => recordBytes(e.field, e.raw), () => host.maxBody(), MAX_BATCH);
+    this.#batcher = new TurnBatcher((r, q) => this.#send(r, q), frameRecordBytes, () => host.maxBody(), MAX_BATCH);
   }
 
   /**
@@ -153,9 +151,9 @@ export class RoomEmitter {
     });
   }
 
-  /** Queue a sequenced message (envelope `field`, payload `raw`) of `r` for the end of the turn. */
-  emit(r: OwnedRoom, field: string, raw: Uint8Array): void {
-    this.#batcher.add(r, { field, raw });
+  /** Queue a sequenced message of `r` for the end of the turn. */
+  emit(r: OwnedRoom, item: FrameItem): void {
+    this.#batcher.add(r, item);
   }
 
   /** Publish what `r` has queued now (before anything else this node sends on its subject, e.g. an epoch notice). */
@@ -163,15 +161,10 @@ export class RoomEmitter {
     this.#batcher.flush(r);
   }
 
-  #send(r: OwnedRoom, q: Array<{ field: string; raw: Uint8Array }>): void {
+  #send(r: OwnedRoom, q: FrameItem[]): void {
     const h = this.host;
-    const subject = h.subjects.room(r.key.token);
     try {
-      if (q.length === 1) h.nc.publish(subject, q[0].raw, { headers: fieldHeaders(h.headers, q[0].field) });
-      else {
-        const { headers, body } = encodeMessageFrame(h.headers, r.encodedRoom, q);
-        h.nc.publish(subject, body, { headers });
-      }
+      h.nc.publish(h.subjects.room(r.key.token), encodeFrame(h.nodeId, r.key.bytes, q));
     } catch { /* in the ring: subscribers repair it */ }
   }
 }

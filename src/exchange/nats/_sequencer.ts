@@ -34,12 +34,9 @@ export class OwnedRoom {
   waiting = 0;
   dirty = false;
   readonly ring: HistoryRing;
-  /** The room name as it travels in the `room` header. */
-  readonly encodedRoom: string;
 
   constructor(readonly room: string, readonly key: RoomKey, limits: HistoryLimits) {
     this.ring = new HistoryRing(limits);
-    this.encodedRoom = encodeURIComponent(room);
   }
 
   /** True when the ring holds the latest assigned seq (it can seed a successor). */

@@ -72,6 +72,8 @@ export interface RoomKey {
   token: string;
   h1: number;
   h2: number;
+  /** The room name's UTF-8 bytes (as it travels on the wire). */
+  bytes: Uint8Array;
 }
 
 const cache = new Map<string, RoomKey>();
@@ -81,7 +83,8 @@ const CACHE_MAX = 50_000;
 export function roomKey(room: string): RoomKey {
   let k = cache.get(room);
   if (k) return k;
-  const words = sha256Words(utf8Encode(room));
+  const bytes = utf8Encode(room);
+  const words = sha256Words(bytes);
   let token = "";
   let acc = 0, bits = 0, wi = 0;
   while (token.length < TOKEN_CHARS) {
@@ -94,7 +97,7 @@ export function roomKey(room: string): RoomKey {
     bits -= 5;
     acc &= (1 << bits) - 1;
   }
-  k = { token, h1: words[4], h2: words[5] };
+  k = { token, h1: words[4], h2: words[5], bytes };
   if (cache.size >= CACHE_MAX) cache.clear();
   cache.set(room, k);
   return k;

@@ -36,12 +36,11 @@ export class Subscriptions {
     const key = roomKey(room);
     const rs = new RoomSubscription(this.#host, room, onMessage, opts);
     const faults = c.faults;
-    const encodedRoom = encodeURIComponent(room);
     const sub = c.nc.subscribe(c.subjects.room(key.token), {
       callback: (err: unknown, msg: NatsMsgLike) => {
         if (err || rs.closed) return;
         try {
-          c.counters.malformedDropped += decodeRoomWires(msg, room, encodedRoom, (wire) => {
+          c.counters.malformedDropped += decodeRoomWires(msg, room, key.bytes, (wire) => {
             if (wire.type === "msg" && faults?.dropIncoming?.(room, wire.msg.seq)) return;
             rs.onWire(wire);
           });

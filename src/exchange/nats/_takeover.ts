@@ -7,7 +7,7 @@
 // the new epoch on the room subject. The other side answers gathers (`answerGather`).
 import { EdgeplaneError } from "../../errors.ts";
 import { validateId } from "../../envelope.ts";
-import { jsonBytes, noticeHeaders, parseJson } from "./_codec.ts";
+import { encodeNotice, jsonBytes, parseJson } from "./_codec.ts";
 import type { Core } from "./_core.ts";
 import { type GatherEntry, Gatherer } from "./_gather.ts";
 import type { OwnerRole } from "./_owner.ts";
@@ -117,9 +117,7 @@ export class Takeover {
     c.known.record(r.key.token, base, epoch, ts);
     o.emitter.flush(r);
     try {
-      c.nc.publish(c.subjects.room(r.key.token), new Uint8Array(0), {
-        headers: noticeHeaders(c.headers, r.room, epoch, base, ts),
-      });
+      c.nc.publish(c.subjects.room(r.key.token), encodeNotice(r.key.bytes, epoch, base, ts));
     } catch { /* subscribers learn the epoch from the next message */ }
   }
 
