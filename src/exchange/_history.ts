@@ -24,6 +24,8 @@ export const DEFAULT_HISTORY: HistoryLimits = { maxMessages: 1000, maxBytes: 4 *
 /** Contiguous ring of a room's most recent messages (seqs strictly increasing, contiguous). */
 export class HistoryRing {
   #items: SequencedMessage[] = [];
+  /** Payload bytes of the item at the same index (counted once, on push). */
+  #sizes: number[] = [];
   #head = 0; // index of the oldest held item in #items
   #bytes = 0;
   constructor(readonly limits: HistoryLimits = DEFAULT_HISTORY) {}
@@ -48,24 +50,28 @@ export class HistoryRing {
     return this.#items[this.#head + (seq - oldest)];
   }
 
-  push(m: SequencedMessage): void {
+  /** Append `m` (`size`: its payload bytes, when the caller knows them already). */
+  push(m: SequencedMessage, size: number = byteSize(m.payload)): void {
     const last = this.lastSeq;
     // A non-contiguous push (history lost on our side) restarts the ring so it stays contiguous.
     if (last !== undefined && m.seq !== last + 1) this.clear();
     this.#items.push(m);
-    this.#bytes += byteSize(m.payload);
+    this.#sizes.push(size);
+    this.#bytes += size;
     while (this.size > this.limits.maxMessages || (this.#bytes > this.limits.maxBytes && this.size > 1)) {
-      this.#bytes -= byteSize(this.#items[this.#head].payload);
+      this.#bytes -= this.#sizes[this.#head];
       this.#head++;
     }
     if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
       this.#items = this.#items.slice(this.#head);
+      this.#sizes = this.#sizes.slice(this.#head);
       this.#head = 0;
     }
   }
 
   clear(): void {
     this.#items = [];
+    this.#sizes = [];
     this.#head = 0;
     this.#bytes = 0;
   }

@@ -46,7 +46,7 @@ export class ChainOwner {
   emitRelayed(r: OwnedRoom, p: PendingRelay): void {
     const c = this.core;
     const m = p.msg;
-    r.ring.push(m);
+    r.ring.push(m, p.raw.byteLength);
     r.out = m.seq;
     c.ids.set(r.key.token, m.id, { seq: m.seq, timestamp: m.timestamp, epoch: m.epoch });
     this.owner.emitter.emit(r, { msg: m, kind: p.kind, relayed: true, raw: p.raw });

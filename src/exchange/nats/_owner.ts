@@ -8,7 +8,7 @@ import type { SeqInfo, SequencedMessage } from "../exchange.ts";
 import { cmpEpoch, type DecodedRequest, decodeRequests } from "./_codec.ts";
 import type { Core } from "./_core.ts";
 import { flushRelays, type RelayHost, releaseRelays } from "./_relay.ts";
-import { RoomEmitter, type SendHost } from "./_publisher.ts";
+import { type Confirmation, RoomEmitter, type SendHost } from "./_publisher.ts";
 import { batchEntry, errorBody, type Outcome } from "./_replies.ts";
 import { OwnedRoom } from "./_sequencer.ts";
 import { roomKey, type RoomKey } from "./_subjects.ts";
@@ -214,7 +214,8 @@ export class OwnerRole {
 
   sequence(r: OwnedRoom, req: DecodedRequest, raw: Uint8Array): SeqInfo {
     const c = this.core;
-    const known = c.ids.get(r.key.token, req.id);
+    const idKey = c.ids.key(r.key.token, req.id);
+    const known = c.ids.getKey(idKey);
     if (known) return known;
     if (r.pending.size > 0) flushRelays(this.relayHost, r);
     if (r.foreign) {
@@ -230,9 +231,9 @@ export class OwnerRole {
     const timestamp = now > r.lastTs ? now : r.lastTs;
     r.lastTs = timestamp;
     const msg: SequencedMessage = { room: r.room, seq, timestamp, epoch: r.term, id: req.id, origin: req.origin, payload: req.payload };
-    r.ring.push(msg);
+    r.ring.push(msg, raw.byteLength);
     const info = { seq, timestamp, epoch: r.term };
-    c.ids.set(r.key.token, req.id, info);
+    c.ids.setKey(idKey, info);
     this.#confirming.set(info, this.#confirm(r.key, req.id, info));
     r.dirty = true;
     c.counters.sequenced++;
@@ -255,9 +256,12 @@ export class OwnerRole {
     return p;
   }
 
-  async #confirm(key: RoomKey, id: string, info: SeqInfo): Promise<Outcome<SeqInfo>> {
+  #confirm(key: RoomKey, id: string, info: SeqInfo): Promise<Outcome<SeqInfo>> {
+    return this.emitter.confirm().then((res) => this.#confirmed(key, id, info, res));
+  }
+
+  #confirmed(key: RoomKey, id: string, info: SeqInfo, res: Confirmation): Outcome<SeqInfo> {
     const c = this.core;
-    const res = await this.emitter.confirm();
     this.#confirming.delete(info);
     if (res === "ok") {
       this.#unsure.delete(info);
@@ -306,7 +310,7 @@ export class OwnerRole {
       return;
     }
     const outs: unknown[] = new Array(entries.length);
-    let pending: Promise<void>[] | undefined;
+    let pending: Promise<Outcome<SeqInfo>>[] | undefined, at: number[] | undefined;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i];
       if (e instanceof EdgeplaneError) {
@@ -315,11 +319,18 @@ export class OwnerRole {
         continue;
       }
       const out = this.#ownerPublish(e.req, e.raw);
-      if (out instanceof Promise) (pending ??= []).push(out.then((o) => void (outs[i] = batchEntry(o))));
-      else outs[i] = batchEntry(out);
+      if (out instanceof Promise) {
+        (pending ??= []).push(out);
+        (at ??= []).push(i);
+      } else outs[i] = batchEntry(out);
     }
     if (!pending) c.reply(reply, { r: outs });
-    else void Promise.all(pending).then(() => c.reply(reply, { r: outs }));
+    else {
+      void Promise.all(pending).then((res) => {
+        for (let k = 0; k < res.length; k++) outs[at![k]] = batchEntry(res[k]);
+        c.reply(reply, { r: outs });
+      });
+    }
   }
 
   /** Owner side of a publish request: sequenced at once on the fast path, else queued (activation, lease). */

@@ -94,4 +94,14 @@ export class IdCache {
   delete(token: string, id: string): void {
     this.#map.delete(token + id);
   }
+  /** The cache key of (token, id), for a lookup followed by a set without building it twice. */
+  key(token: string, id: string): string {
+    return token + id;
+  }
+  getKey(k: string): SeqInfo | undefined {
+    return this.#map.get(k);
+  }
+  setKey(k: string, info: SeqInfo): void {
+    this.#map.set(k, info);
+  }
 }
