@@ -1,13 +1,13 @@
 // Live migration with real node processes: 4 nodes publishing across 100 rooms move one by one through
-// phase 1 (redis) → 2 (chain, authority redis) → 3 (chain, authority new) → 4 (new only), each restart a new process
-// of the current runtime. The chain is generic over exchanges: the new broker is a second redis-server, then NATS.
+// phase 1 (old broker) → 2 (chain, authority old) → 3 (chain, authority new) → 4 (new only), each restart a new process
+// of the current runtime. The chain is generic over exchanges: Redis → a second redis-server, Redis → NATS, and NATS as
+// the old side (NATS → Redis, NATS → NATS under another prefix, and Redis → NATS → Redis: a migration rolled back).
 import { after, before, describe, it } from "node:test";
 import { assert, assertEquals } from "@std/assert";
 import { type RedisServer, startRedis } from "./helpers/redis-server.ts";
 import { runMigration } from "./helpers/migration.ts";
 import { currentRuntime } from "./helpers/process.ts";
 import { type NatsServer, startNatsServer } from "./helpers/nats-server.ts";
-import { NatsExchange } from "../src/exchange/nats/nats-exchange.ts";
 import type { MigrationReport } from "./helpers/migration.ts";
 
 function printAndAssert(label: string, scale: { nodes: number; rooms: number; rate: number; dwellMs: number }, r: MigrationReport) {
@@ -60,23 +60,43 @@ describe("live migration Redis → new broker across processes", () => {
   });
 });
 
-// Redis → NATS runs once the NATS exchange implements the chain extension (relay + seed, see Exchange in
-// src/exchange/exchange.ts). Until then it is not registered, and this line says so.
-const natsReady = typeof (NatsExchange.prototype as { relay?: unknown }).relay === "function" &&
-  typeof (NatsExchange.prototype as { seed?: unknown }).seed === "function";
-if (!natsReady) console.log("[migration redis→nats] not run: NatsExchange has no relay()/seed() yet");
-else {
-  describe("live migration Redis → NATS across processes", () => {
-    let redis: RedisServer, nats: NatsServer;
-    before(async () => {
-      [redis, nats] = await Promise.all([startRedis(), startNatsServer()]);
-    });
-    after(async () => {
-      await Promise.all([redis?.stop(), nats?.cleanup()]);
-    });
-    it("4 nodes, 100 rooms, phases 1→2→3→4 (Redis → NATS): exactly once, in seq order, no seq reused", { timeout: 600_000 }, async () => {
-      const r = await runMigration({ redisUrl: redis.url, newKind: "nats", newUrl: nats.url, timeoutMs }, scale);
-      printAndAssert("redis→nats", scale, r);
-    });
+describe("live migration Redis → NATS across processes", () => {
+  let redis: RedisServer, nats: NatsServer;
+  before(async () => {
+    [redis, nats] = await Promise.all([startRedis(), startNatsServer()]);
   });
-}
+  after(async () => {
+    await Promise.all([redis?.stop(), nats?.cleanup()]);
+  });
+  it("4 nodes, 100 rooms, phases 1→2→3→4 (Redis → NATS): exactly once, in seq order, no seq reused", { timeout: 600_000 }, async () => {
+    const r = await runMigration({ redisUrl: redis.url, newKind: "nats", newUrl: nats.url, timeoutMs }, scale);
+    printAndAssert("redis→nats", scale, r);
+  });
+});
+
+// NATS as the old side: phase 3 seals the NATS backplane (every live node refuses to sequence, nodes one phase behind
+// follow the seal to the new authority) and seeds the new broker from NATS positions.
+describe("live migration away from NATS across processes", () => {
+  let redis: RedisServer, nats: NatsServer;
+  before(async () => {
+    [redis, nats] = await Promise.all([startRedis(), startNatsServer()]);
+  });
+  after(async () => {
+    await Promise.all([redis?.stop(), nats?.cleanup()]);
+  });
+  it("4 nodes, 100 rooms, phases 1→2→3→4 (NATS → Redis): exactly once, in seq order, no seq reused", { timeout: 600_000 }, async () => {
+    const r = await runMigration({ oldKind: "nats", oldUrl: nats.url, newKind: "redis", newUrl: redis.url, prefix: "n2r", timeoutMs }, scale);
+    printAndAssert("nats→redis", scale, r);
+  });
+  it("4 nodes, 100 rooms, phases 1→2→3→4 (NATS → NATS under another prefix): exactly once, in seq order, no seq reused", { timeout: 600_000 }, async () => {
+    const r = await runMigration({ oldKind: "nats", oldUrl: nats.url, newKind: "nats", newUrl: nats.url, prefix: "n2n", timeoutMs }, scale);
+    printAndAssert("nats→nats", scale, r);
+  });
+  it("a migration rolled back: Redis → NATS, then NATS → Redis (a fresh key prefix: the old one stays sealed), checked as one run", { timeout: 900_000 }, async () => {
+    const r = await runMigration([
+      { oldKind: "redis", oldUrl: redis.url, newKind: "nats", newUrl: nats.url, prefix: "rb", timeoutMs },
+      { oldKind: "nats", oldUrl: nats.url, newKind: "redis", newUrl: redis.url, prefix: "rb", newPrefix: "rb-back", timeoutMs },
+    ], scale);
+    printAndAssert("redis→nats→redis", scale, r);
+  });
+});

@@ -1,5 +1,5 @@
-// NATS exchange as a chain member (docs/design.md §6): the chain extension contract (relay / seed; NATS has no seal/positions,
-// so it can be migrated to, not away from), plus the NATS-specific parts: a Redis-sized seeded epoch (≈1.8e9) against
+// NATS exchange as a chain member (docs/design.md §6): the chain extension contract (relay / seed / seal / positions: NATS
+// can be migrated to and away from; more seal cases in nats-seal.test.ts), plus the NATS-specific parts: a Redis-sized seeded epoch (≈1.8e9) against
 // the (term, owner) ordering, relays across an ownership handoff, a hole that never fills, and publish's epoch.
 import { after, describe, it } from "node:test";
 import { assert, assertEquals, assertGreater } from "@std/assert";

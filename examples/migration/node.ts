@@ -3,9 +3,10 @@
  * steady rate spread over the rooms, and on SIGTERM (or when QUIESCE_FILE appears: stop publishing) drains and writes
  * what it sent, got acknowledged and delivered to OUT as JSON.
  *
- * Env: NODE_ID, PHASE (1-4), REDIS_URL, NEW_KIND (nats|redis), NEW_URL, ROOMS (100), RATE (msg/s of this node),
- * OUT (results file), QUIESCE_FILE (optional), PREFIX (key/subject prefix, default "edgeplane"), TIMEOUT_MS (broker
- * round-trip bound, default 2000), GAP_TIMEOUT_MS (hole wait before a discontinuity, default 2000).
+ * Env: NODE_ID, PHASE (1-4), OLD_KIND (redis|nats, default redis), OLD_URL (default REDIS_URL), REDIS_URL,
+ * NEW_KIND (nats|redis), NEW_URL, ROOMS (100), RATE (msg/s of this node), OUT (results file), QUIESCE_FILE (optional),
+ * PREFIX (key/subject prefix, default "edgeplane"), OLD_PREFIX / NEW_PREFIX (per broker, see phases.ts), TIMEOUT_MS
+ * (broker round-trip bound, default 2000), GAP_TIMEOUT_MS (hole wait before a discontinuity, default 2000).
  *
  * Run with any runtime: `npx tsx examples/migration/node.ts`, `deno run -A examples/migration/node.ts`,
  * `bun examples/migration/node.ts`.
@@ -23,11 +24,15 @@ const rate = Number(env.RATE ?? 100);
 const instance = `${nodeId}-p${phase}-${Date.now().toString(36)}`;
 
 const ex = await exchangeForPhase(phase, {
+  oldKind: (env.OLD_KIND || "redis") as "nats" | "redis",
+  oldUrl: env.OLD_URL || undefined,
   redisUrl: env.REDIS_URL ?? "redis://127.0.0.1:6379",
   newKind: (env.NEW_KIND ?? "nats") as "nats" | "redis",
   newUrl: env.NEW_URL ?? "nats://127.0.0.1:4222",
   nodeId: instance,
   prefix: env.PREFIX || undefined,
+  oldPrefix: env.OLD_PREFIX || undefined,
+  newPrefix: env.NEW_PREFIX || undefined,
   timeoutMs: env.TIMEOUT_MS ? Number(env.TIMEOUT_MS) : undefined,
   gapTimeoutMs: env.GAP_TIMEOUT_MS ? Number(env.GAP_TIMEOUT_MS) : undefined,
 });

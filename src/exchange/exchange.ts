@@ -228,7 +228,7 @@ export interface Exchange {
   /** Drain: finish in-flight publishes, hand off, close. Idempotent. */
   close(): Promise<void>;
 
-  // ---- Optional chain extension (docs/design.md §6; implemented by memory and redis; relay and seed by nats). A chain member that is relayed to must
+  // ---- Optional chain extension (docs/design.md §6; implemented by memory, redis and nats). A chain member that is relayed to must
   // implement `relay`; a member that becomes the authority after another must implement `seed` (or `relay`); a member
   // that hands authority away must implement `seal`; `positions` lets the chain seed every room, not just active ones.
 
@@ -243,8 +243,9 @@ export interface Exchange {
   seed?(room: string, position: RoomPosition): Promise<void>;
   /**
    * Hand sequencing to `authority` for good: afterwards `publish` rejects with BACKPLANE_UNAVAILABLE and
-   * `details.sealedBy = authority` (relay, history and subscriptions keep working). Shared by every node on this
-   * backplane; the first seal wins and is returned.
+   * `details.sealedBy = authority` (relay, history and subscriptions keep working; an id sequenced before keeps its
+   * seq). Shared by every node on this backplane; the first seal wins and is returned. An authority that is not a
+   * 1–128 character name rejects with BAD_OPTION.
    */
   seal?(authority: string): Promise<string>;
   /** Every room this exchange holds a counter for (for seeding a new authority before the old one goes away). */

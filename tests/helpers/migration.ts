@@ -1,18 +1,26 @@
-// Test helper: a live migration across real node processes (examples/migration/node.ts), generic over the new broker.
+// Test helper: a live migration across real node processes (examples/migration/node.ts), generic over both brokers.
 // Nodes move one by one through phases 1 → 2 → 3 → 4 (each restart = SIGTERM the old process, start one with the next
-// phase's config) while every node publishes. Afterwards the results of every process instance are checked.
+// phase's config) while every node publishes. Several legs run back to back (a migration and its way back): each
+// further leg starts from the previous one's phase 4 (its phase 1) and moves on through 2 → 3 → 4. Afterwards the
+// results of every process instance are checked together.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Child, currentRuntime, start } from "./process.ts";
 
-/** Where the brokers are and what the new one is. */
+/** Where the brokers are and which way the migration goes. */
 export interface MigrationBrokers {
-  redisUrl: string;
+  /** The old broker: Redis at `redisUrl` (default), or `oldKind` at `oldUrl`. */
+  redisUrl?: string;
+  oldKind?: "nats" | "redis";
+  oldUrl?: string;
   newKind: "nats" | "redis";
   newUrl: string;
   /** Key/subject prefix on both brokers (default "edgeplane"). */
   prefix?: string;
+  /** Prefix on the old / the new broker (defaults: see examples/migration/phases.ts). */
+  oldPrefix?: string;
+  newPrefix?: string;
   /** Broker round-trip bound of the nodes, and how long they wait for a hole to fill, ms (default 2000). */
   timeoutMs?: number;
 }
@@ -40,6 +48,8 @@ interface InstanceResult {
   acked: Record<string, Row[]>;
   events: Array<{ type: string }>;
   status: { counters: Record<string, number> };
+  /** Which configuration of the whole run this instance ran (set by runMigration). */
+  stage?: "first" | "middle" | "last";
 }
 
 /** Counts over every instance. */
@@ -57,7 +67,7 @@ export interface MigrationReport {
   /** Acked messages that no instance covering their seq delivered. */
   ackedUndelivered: number;
   discontinuities: number;
-  /** Rooms whose epochs go down along the seqs, or whose phase-4 acks are not under a higher epoch than phase-1 acks. */
+  /** Rooms whose epochs go down along the seqs, or whose last-stage acks are not under a higher epoch than first-stage acks. */
   epochNotBumped: number;
   relayFailures: number;
   relayDropped: number;
@@ -79,26 +89,43 @@ export function runtimeCommand(script: string): [string, string[]] {
   return [exec, ["--import", "tsx", script]];
 }
 
-/** Run the migration and return the counts (does not assert; the caller does). */
-export async function runMigration(brokers: MigrationBrokers, scale: MigrationScale, log: (s: string) => void = console.log): Promise<MigrationReport> {
+/**
+ * Run the migration (or several legs of it back to back: leg k + 1 starts from leg k's phase 4) and return the
+ * counts (does not assert; the caller does).
+ */
+export async function runMigration(
+  legs: MigrationBrokers | MigrationBrokers[],
+  scale: MigrationScale,
+  log: (s: string) => void = console.log,
+): Promise<MigrationReport> {
+  const list = Array.isArray(legs) ? legs : [legs];
+  // Steps: [leg, phase]; a further leg's phase 1 is the previous leg's phase 4, already running.
+  const steps: Array<[number, number]> = [[0, 1], [0, 2], [0, 3], [0, 4]];
+  for (let k = 1; k < list.length; k++) steps.push([k, 2], [k, 3], [k, 4]);
   const dir = mkdtempSync(join(tmpdir(), "edgeplane-migration-"));
   const quiesce = join(dir, "quiesce");
-  const outputs: string[] = [];
+  const outputs: Array<{ file: string; step: number }> = [];
   const live: Array<Child | undefined> = [];
   let seq = 0;
   const t0 = Date.now();
-  const launch = async (i: number, phase: number): Promise<Child> => {
+  const launch = async (i: number, step: number): Promise<Child> => {
+    const [leg, phase] = steps[step];
+    const brokers = list[leg];
     const out = join(dir, `n${i}-${seq++}.json`);
-    outputs.push(out);
+    outputs.push({ file: out, step });
     const [cmd, args] = runtimeCommand(NODE_SCRIPT);
     const child = start(cmd, args, {
       cwd: ROOT,
       env: {
         NODE_ID: `n${i}`,
         PHASE: String(phase),
-        REDIS_URL: brokers.redisUrl,
+        OLD_KIND: brokers.oldKind ?? "redis",
+        OLD_URL: brokers.oldUrl ?? brokers.redisUrl ?? "",
+        REDIS_URL: brokers.redisUrl ?? "",
         NEW_KIND: brokers.newKind,
         NEW_URL: brokers.newUrl,
+        OLD_PREFIX: brokers.oldPrefix ?? "",
+        NEW_PREFIX: brokers.newPrefix ?? "",
         ROOMS: String(scale.rooms),
         RATE: String(scale.rate / scale.nodes),
         OUT: out,
@@ -120,17 +147,17 @@ export async function runMigration(brokers: MigrationBrokers, scale: MigrationSc
   };
   const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
   try {
-    const first = await Promise.all(Array.from({ length: scale.nodes }, (_, i) => launch(i, 1)));
+    const first = await Promise.all(Array.from({ length: scale.nodes }, (_, i) => launch(i, 0)));
     first.forEach((c, i) => (live[i] = c));
-    log(`[migration] phase 1: ${scale.nodes} nodes up (${Date.now() - t0} ms)`);
+    log(`[migration] leg 1 phase 1: ${scale.nodes} nodes up (${Date.now() - t0} ms)`);
     await pause(scale.dwellMs);
-    for (const phase of [2, 3, 4]) {
+    for (let step = 1; step < steps.length; step++) {
       for (let i = 0; i < scale.nodes; i++) {
         await stopNode(i);
-        live[i] = await launch(i, phase);
+        live[i] = await launch(i, step);
         await pause(scale.dwellMs);
       }
-      log(`[migration] phase ${phase}: every node moved (${Date.now() - t0} ms)`);
+      log(`[migration] leg ${steps[step][0] + 1} phase ${steps[step][1]}: every node moved (${Date.now() - t0} ms)`);
     }
     writeFileSync(quiesce, "stop");
     for (const c of live) await c!.waitFor(/QUIET /, 120_000);
@@ -138,7 +165,13 @@ export async function runMigration(brokers: MigrationBrokers, scale: MigrationSc
   } finally {
     for (const c of live) await c?.stop();
   }
-  const results = outputs.map((f) => JSON.parse(readFileSync(f, "utf8")) as InstanceResult);
+  const last = steps.length - 1;
+  const results = outputs.map(({ file, step }) => {
+    const r = JSON.parse(readFileSync(file, "utf8")) as InstanceResult;
+    // The epoch check compares the very first configuration with the very last one.
+    r.stage = step === 0 ? "first" : step === last ? "last" : "middle";
+    return r;
+  });
   rmSync(dir, { recursive: true, force: true });
   const report = check(results);
   report.durationMs = Date.now() - t0;
@@ -178,12 +211,12 @@ function check(results: InstanceResult[]): MigrationReport {
     r.authoritySwitches += c.authoritySwitches ?? 0;
     for (const [room, rows] of Object.entries(inst.acked)) {
       r.acked += rows.length;
-      // Phase-1 nodes publish only through the old authority, phase-4 nodes only through the new one.
+      // First-stage nodes publish only through the first authority, last-stage nodes only through the last one.
       const e = epochs.get(room) ?? { early: 0, late: Infinity };
       for (const [s, ep, id] of rows) {
         note(room, s, id, `ack by ${inst.instance}`);
-        if (inst.phase === 1) e.early = Math.max(e.early, ep);
-        if (inst.phase === 4) e.late = Math.min(e.late, ep);
+        if (inst.stage === "first") e.early = Math.max(e.early, ep);
+        if (inst.stage === "last") e.late = Math.min(e.late, ep);
         bySeq.set(`${room}|${s}`, ep);
       }
       epochs.set(room, e);
@@ -252,7 +285,7 @@ function check(results: InstanceResult[]): MigrationReport {
   for (const [room, e] of epochs) {
     if (e.early > 0 && e.late !== Infinity && !(e.late > e.early)) {
       r.epochNotBumped++;
-      problem(`${room}: phase-4 epoch ${e.late} is not above phase-1 epoch ${e.early}`);
+      problem(`${room}: last-stage epoch ${e.late} is not above first-stage epoch ${e.early}`);
     }
   }
   return r;
