@@ -142,7 +142,7 @@ describe("nats exchange: seal", () => {
       const queued = set.exs[1].publish(room, "queued", { id: "queued-1" }).then((i) => ({ seq: i.seq }), (e: EdgeplaneError) => ({ code: e.code, sealedBy: e.details?.sealedBy }));
       const inForce = await set.exs[0].seal("redis");
       assertEquals(inForce, "redis");
-      assert(set.exs.every((e) => !e.members().includes("victim")), "seal resolved only once the frozen node was no live member any more");
+      assert(!set.exs[0].members().includes("victim"), "seal resolved only once the frozen node was no live member any more");
       victim.child.kill("SIGCONT");
       assertEquals(await queued, { code: "BACKPLANE_UNAVAILABLE", sealedBy: "redis" });
       await waitUntil(async () => (await victim.call<{ sealedBy: string }>("sealedBy")).sealedBy === "redis", "the victim learned the seal", 20_000);
