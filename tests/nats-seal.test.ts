@@ -63,8 +63,8 @@ describe("nats exchange: seal", () => {
         const joiner = again.exs[0];
         assertEquals(joiner.sealedBy, "redis", "learned from heartbeats before it was ready");
         await converged([...set.exs, joiner]);
-        // Rooms that moved to the joiner are taken over (history copied from the old owner) on first use.
-        for (const room of rooms) assert(!isGap(await joiner.history(room, 0)));
+        // Rooms whose owner is the joiner now have not been used since it joined (ownership moves lazily): the old owners'
+        // close() hands them over too, so their names, positions and history survive.
         // The sealed nodes leave one after the other (handoff): the joiner owns every room now.
         for (const ex of set.exs) await ex.close();
         setClosed = true;

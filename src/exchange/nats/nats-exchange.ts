@@ -406,8 +406,10 @@ export class NatsExchange implements Exchange {
     c.closing = true;
     // 1. finish in-flight publishes (each is bounded by sendTimeout)
     await Promise.allSettled([...c.inflight]);
-    // 2. leave: not eligible any more → every owned room steps down (see OwnerRole.onMembershipChange) and is announced
-    const wasActive = [...c.owner.owned.values()].filter((r) => r.state !== "inactive");
+    // 2. leave: not eligible any more → every owned room steps down (see OwnerRole.onMembershipChange) and is announced.
+    // Handed off below: the active rooms, and rooms this node sequenced before that moved to another node which has
+    // not taken them over yet (ownership moves lazily), so their history and their name (positions()) survive.
+    const wasActive = [...c.owner.owned.values()].filter((r) => r.state !== "inactive" || r.seq > 0);
     c.membership.setSelfEligible(false);
     c.liveness.sendHeartbeat(false);
     // 3. hand off: ask each room's new owner to take over now, while we still answer its gather and history requests
