@@ -6,7 +6,8 @@
 //   latency: `publishRate` > 0 → publish stamped payloads at that rate instead of as fast as possible; every process
 //            records publish→delivery latency (CLOCK_MONOTONIC, shared across processes).
 // Waits for a message on `<prefix>.go` before publishing; prints JSON lines {type:"ready"|"result"|"error"}.
-import { connect, type NatsConnection } from "nats";
+import type { NatsConnection } from "nats";
+import { connectNats } from "../../src/exchange/nats/connect.ts";
 import { Histogram, monoMs, stampOf, summary } from "../lib/stats.ts";
 
 interface NodeConfig {
@@ -53,7 +54,9 @@ function onDelivery(payload: string | Uint8Array): void {
 }
 
 async function main(): Promise<void> {
-  const nc: NatsConnection = await connect({ servers: cfg.url, name: cfg.nodeId });
+  // The settings users get from connectNats() (no stack trace per request), for the raw baseline and the exchange alike
+  // (bench/servers/edgeplane.ts and bench/nats-sequenced.ts connect the same way).
+  const nc: NatsConnection = await connectNats({ servers: cfg.url, name: cfg.nodeId });
   let publishOne: (room: string, payload: string) => Promise<unknown> | void;
   let close: () => Promise<void>;
   let ownerOf: (room: string) => string | undefined = () => undefined;

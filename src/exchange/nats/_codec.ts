@@ -242,7 +242,38 @@ class Reader {
     }
     return String.fromCharCode.apply(null, b.subarray(start, start + len) as unknown as number[]);
   }
+  /** Like id(), for node ids (origins, owners): the few distinct ones come back as the same strings. */
+  node(): string | undefined {
+    const len = this.b[this.off];
+    if (len !== undefined && len > 0 && this.off + 1 + len <= this.b.byteLength) {
+      const at = this.off + 1;
+      for (let k = 0; k < NODE_NAMES.length; k++) {
+        const n = NODE_NAMES[k];
+        if (n.length !== len) continue;
+        let same = true;
+        for (let i = 0; i < len; i++) {
+          if (this.b[at + i] !== n.charCodeAt(i)) {
+            same = false;
+            break;
+          }
+        }
+        if (same) {
+          this.off = at + len;
+          return n;
+        }
+      }
+    }
+    const s = this.id();
+    if (s !== undefined) {
+      if (NODE_NAMES.length >= 16) NODE_NAMES.shift();
+      NODE_NAMES.push(s);
+    }
+    return s;
+  }
 }
+
+/** Node ids seen last (validated), so that decoding an origin or owner allocates no string in the common case. */
+const NODE_NAMES: string[] = [];
 
 function bad(what: string): EdgeplaneError {
   return new EdgeplaneError("BAD_ENVELOPE", `malformed message (${what})`);
@@ -328,7 +359,7 @@ export function decodeRequests(msg: NatsMsgLike): Array<{ req: DecodedRequest; r
   noHeaders(msg);
   const r = new Reader(msg.data);
   start(r, T_REQUESTS);
-  const origin = r.id();
+  const origin = r.node();
   if (origin === undefined) throw bad("origin");
   const count = r.u16();
   if (count < 1 || count > MAX_BATCH) throw bad("batch size");
@@ -432,7 +463,7 @@ export function decodeRoomWires(msg: NatsMsgLike, expectedRoom: string, expected
   const type = data[1];
   if (type !== T_MESSAGES && type !== T_NOTICE) throw bad("unexpected message type");
   r.off = 2;
-  const owner = r.id();
+  const owner = r.node();
   if (owner === undefined) throw bad("owner");
   if (!sameBytes(r.bytes(r.u16()), expectedBytes)) throw bad("room does not match the subject");
   if (type === T_NOTICE) {
@@ -449,7 +480,7 @@ export function decodeRoomWires(msg: NatsMsgLike, expectedRoom: string, expected
   for (let i = 0; i < count; i++) {
     const kind = r.u8();
     const seq = r.n(), ts = r.n(), epoch = r.n();
-    const id = r.id(), origin = r.id();
+    const id = r.id(), origin = r.node();
     const body = r.bytes(r.u32());
     const relayed = kind === K_RTEXT || kind === K_RBINARY;
     const text = kind === K_TEXT || kind === K_RTEXT;
