@@ -214,8 +214,7 @@ export class OwnerRole {
 
   sequence(r: OwnedRoom, req: DecodedRequest, raw: Uint8Array): SeqInfo {
     const c = this.core;
-    const idKey = c.ids.key(r.key.token, req.id);
-    const known = c.ids.getKey(idKey);
+    const known = c.ids.get(r.key.token, req.id);
     if (known) return known;
     if (r.pending.size > 0) flushRelays(this.relayHost, r);
     if (r.foreign) {
@@ -233,7 +232,7 @@ export class OwnerRole {
     const msg: SequencedMessage = { room: r.room, seq, timestamp, epoch: r.term, id: req.id, origin: req.origin, payload: req.payload };
     r.ring.push(msg, raw.byteLength);
     const info = { seq, timestamp, epoch: r.term };
-    c.ids.setKey(idKey, info);
+    c.ids.set(r.key.token, req.id, info);
     this.#confirming.set(info, this.#confirm(r.key, req.id, info));
     r.dirty = true;
     c.counters.sequenced++;

@@ -1,7 +1,6 @@
 // Private: owner-side state of one room (seq, never-decreasing timestamp, epoch term, history ring) and the
 // positions this node knows about rooms it does not own (from heartbeats, epoch notices, deliveries, checkpoints).
 import type { SeqInfo } from "../exchange.ts";
-import { RecentMap } from "../../_recent-map.ts";
 import { HistoryRing, type HistoryLimits } from "../_history.ts";
 import type { RoomKey } from "./_subjects.ts";
 import type { Epoch } from "./_codec.ts";
@@ -79,29 +78,79 @@ export class KnownPositions {
   }
 }
 
-/** Bounded id → SeqInfo cache for idempotent publishes (keyed by room token + id; the last `max` are kept). */
+/**
+ * Bounded id → SeqInfo cache for idempotent publishes (keyed by room token + id; at least the last `max` are kept).
+ * Two generations like RecentMap (inserts go to the current map; a full one becomes the previous one and the oldest
+ * generation is dropped whole), each with a small Bloom filter over the ids it holds. Almost every lookup is for a
+ * fresh id: the filter answers "not held" without touching the maps, whose entries (hundreds of thousands of string
+ * keys) miss the CPU caches on every probe — that lookup was the largest single cost of a hot room's owner. A "maybe"
+ * (an id held, or ~2 % false positives) takes the exact map lookup, so the answer is always the map's.
+ */
 export class IdCache {
-  readonly #map: RecentMap<string, SeqInfo>;
+  #cur = new Map<string, SeqInfo>();
+  #old = new Map<string, SeqInfo>();
+  readonly #words: number;
+  #curBits: Uint32Array;
+  #oldBits: Uint32Array;
+
   constructor(readonly max: number) {
-    this.#map = new RecentMap(max);
+    let bits = 1024;
+    while (bits < max * 10 && bits < 2 ** 28) bits *= 2; // ≈10 bits per id, 3 probes: ~2 % false positives when full
+    this.#words = bits / 32;
+    this.#curBits = new Uint32Array(this.#words);
+    this.#oldBits = new Uint32Array(this.#words);
   }
+
   get(token: string, id: string): SeqInfo | undefined {
-    return this.#map.get(token + id);
+    const h = hashId(id);
+    if (!this.#maybe(this.#curBits, h) && !this.#maybe(this.#oldBits, h)) return undefined;
+    const k = token + id;
+    return this.#cur.get(k) ?? this.#old.get(k);
   }
+
   set(token: string, id: string, info: SeqInfo): void {
-    this.#map.set(token + id, info);
+    const k = token + id;
+    if (this.#cur.size >= this.max && !this.#cur.has(k)) {
+      this.#old = this.#cur;
+      this.#oldBits = this.#curBits;
+      this.#cur = new Map();
+      this.#curBits = new Uint32Array(this.#words);
+    }
+    this.#cur.set(k, info);
+    const bits = this.#curBits, mask = this.#words * 32 - 1;
+    const h = hashId(id), h2 = mix(h);
+    for (let i = 0; i < 3; i++) {
+      const b = (h + i * h2) & mask;
+      bits[b >>> 5] |= 1 << (b & 31);
+    }
   }
+
   delete(token: string, id: string): void {
-    this.#map.delete(token + id);
+    const k = token + id;
+    this.#cur.delete(k);
+    this.#old.delete(k);
   }
-  /** The cache key of (token, id), for a lookup followed by a set without building it twice. */
-  key(token: string, id: string): string {
-    return token + id;
+
+  #maybe(bits: Uint32Array, h: number): boolean {
+    const mask = this.#words * 32 - 1, h2 = mix(h);
+    for (let i = 0; i < 3; i++) {
+      const b = (h + i * h2) & mask;
+      if ((bits[b >>> 5] & (1 << (b & 31))) === 0) return false;
+    }
+    return true;
   }
-  getKey(k: string): SeqInfo | undefined {
-    return this.#map.get(k);
-  }
-  setKey(k: string, info: SeqInfo): void {
-    this.#map.set(k, info);
-  }
+}
+
+/** FNV-1a over the id's UTF-16 code units. */
+function hashId(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** A second, odd hash derived from the first (double hashing). */
+function mix(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return ((h ^ (h >>> 16)) | 1) >>> 0;
 }
