@@ -24,7 +24,6 @@ import type {
 import { isGap } from "./exchange.ts";
 import { validateAuthority } from "./_authority.ts";
 
-
 interface Sub {
   node: MemoryExchange;
   onMessage: (m: SequencedMessage) => void;
@@ -375,14 +374,10 @@ export class MemoryExchange implements Exchange {
    * await oldBus.seal("nats");
    * ```
    */
-  seal(authority: string): Promise<string> {
-    try {
-      validateAuthority(authority);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  async seal(authority: string): Promise<string> {
+    validateAuthority(authority);
     if (!this.#bus.sealedBy) this.#bus.sealedBy = authority;
-    return Promise.resolve(this.#bus.sealedBy);
+    return this.#bus.sealedBy;
   }
 
   /**

@@ -121,8 +121,8 @@ export class Gatherer {
     });
     const timer = setTimeout(done, h.timeoutMs);
     try {
-      const seal = h.seal();
-      h.nc.publish(h.subjects.gather, jsonBytes(seal ? { n: h.nodeId, t: tokens, s: seal } : { n: h.nodeId, t: tokens }), { reply: inbox });
+      // `s` (the seal) is left out of the JSON while there is none
+      h.nc.publish(h.subjects.gather, jsonBytes({ n: h.nodeId, t: tokens, s: h.seal() }), { reply: inbox });
       await finished;
     } catch { /* disconnected: go with what we have */ }
     clearTimeout(timer);

@@ -20,7 +20,7 @@
 //   silent makes it reject (TIMEOUT naming it), so no room a live node holds goes missing silently.
 import { EdgeplaneError } from "../../errors.ts";
 import { validateId, validateRoom } from "../../envelope.ts";
-import { randomId, utf8Encode } from "../../_utf8.ts";
+import { randomId, utf8Length } from "../../_utf8.ts";
 import { validateAuthority } from "../_authority.ts";
 import type { RoomPosition } from "../exchange.ts";
 import { jsonBytes, num, parseJson } from "./_codec.ts";
@@ -181,7 +181,7 @@ export class BackplaneSeal {
     let page: Entry[] = [];
     let size = 64;
     for (const e of this.#local()) {
-      const bytes = utf8Encode(JSON.stringify(e)).byteLength + 1;
+      const bytes = utf8Length(JSON.stringify(e)) + 1;
       if (page.length > 0 && size + bytes > max) {
         c.reply(msg.reply, { n: c.nodeId, p: page, m: 1 });
         page = [];

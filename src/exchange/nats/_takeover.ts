@@ -183,7 +183,7 @@ export class Takeover {
       if (seq === 0 && term === 0 && !r) continue;
       p[t] = [seq, term, owner, ts, flags];
     }
-    const seal = c.seal.wire();
-    c.nc.publish(msg.reply, jsonBytes(seal ? { n: c.nodeId, e: c.membership.selfEligible ? 1 : 0, p, s: seal } : { n: c.nodeId, e: c.membership.selfEligible ? 1 : 0, p }));
+    // `s` (the seal) is left out of the JSON while there is none
+    c.nc.publish(msg.reply, jsonBytes({ n: c.nodeId, e: c.membership.selfEligible ? 1 : 0, p, s: c.seal.wire() }));
   }
 }
