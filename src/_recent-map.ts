@@ -10,7 +10,8 @@ export class RecentMap<K, V extends NonNullable<unknown>> {
   #cur = new Map<K, V>();
   #old = new Map<K, V>();
 
-  constructor(readonly max: number) {}
+  /** `onRotate` runs when the current generation becomes the previous one (for state kept per generation). */
+  constructor(readonly max: number, readonly onRotate?: () => void) {}
 
   get(key: K): V | undefined {
     return this.#cur.get(key) ?? this.#old.get(key);
@@ -29,6 +30,7 @@ export class RecentMap<K, V extends NonNullable<unknown>> {
     if (this.#cur.size >= this.max && !this.#cur.has(key)) {
       this.#old = this.#cur;
       this.#cur = new Map();
+      this.onRotate?.();
     }
     this.#cur.set(key, value);
   }

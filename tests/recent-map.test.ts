@@ -28,4 +28,16 @@ describe("RecentMap", () => {
     assertEquals([m.get("a"), m.get("b"), m.get("c")], [2, 3, 4]);
     assertEquals(m.get("zzz"), undefined);
   });
+
+  it("calls onRotate once each time the current generation becomes the previous one", () => {
+    let rotations = 0;
+    const m = new RecentMap<string, number>(3, () => rotations++);
+    for (let i = 0; i < 3; i++) m.set(`k${i}`, i);
+    m.set("k0", 10); // an overwrite of a held key never rotates
+    assertEquals(rotations, 0);
+    m.set("k3", 3);
+    assertEquals(rotations, 1);
+    for (let i = 4; i < 9; i++) m.set(`k${i}`, i);
+    assertEquals(rotations, 2, "9 distinct keys with max 3: generations flipped at the 4th and the 7th");
+  });
 });

@@ -1,6 +1,7 @@
 // Private: owner-side state of one room (seq, never-decreasing timestamp, epoch term, history ring) and the
 // positions this node knows about rooms it does not own (from heartbeats, epoch notices, deliveries, checkpoints).
 import type { SeqInfo } from "../exchange.ts";
+import { RecentMap } from "../../_recent-map.ts";
 import { HistoryRing, type HistoryLimits } from "../_history.ts";
 import type { RoomKey } from "./_subjects.ts";
 import type { Epoch } from "./_codec.ts";
@@ -79,16 +80,14 @@ export class KnownPositions {
 }
 
 /**
- * Bounded id → SeqInfo cache for idempotent publishes (keyed by room token + id; at least the last `max` are kept).
- * Two generations like RecentMap (inserts go to the current map; a full one becomes the previous one and the oldest
- * generation is dropped whole), each with a small Bloom filter over the ids it holds. Almost every lookup is for a
- * fresh id: the filter answers "not held" without touching the maps, whose entries (hundreds of thousands of string
- * keys) miss the CPU caches on every probe — that lookup was the largest single cost of a hot room's owner. A "maybe"
- * (an id held, or ~2 % false positives) takes the exact map lookup, so the answer is always the map's.
+ * Bounded id → SeqInfo cache for idempotent publishes (keyed by room token + id; at least the last `max` are kept): a
+ * RecentMap (two generations) with a small Bloom filter per generation over the ids it holds. Almost every lookup is
+ * for a fresh id: the filter answers "not held" without touching the maps, whose entries (hundreds of thousands of
+ * string keys) miss the CPU caches on every probe — that lookup was the largest single cost of a hot room's owner. A
+ * "maybe" (an id held, or ~2 % false positives) takes the exact map lookup, so the answer is always the map's.
  */
 export class IdCache {
-  #cur = new Map<string, SeqInfo>();
-  #old = new Map<string, SeqInfo>();
+  readonly #map: RecentMap<string, SeqInfo>;
   readonly #words: number;
   #curBits: Uint32Array;
   #oldBits: Uint32Array;
@@ -99,24 +98,21 @@ export class IdCache {
     this.#words = bits / 32;
     this.#curBits = new Uint32Array(this.#words);
     this.#oldBits = new Uint32Array(this.#words);
+    // The filters rotate with the map's generations.
+    this.#map = new RecentMap(max, () => {
+      this.#oldBits = this.#curBits;
+      this.#curBits = new Uint32Array(this.#words);
+    });
   }
 
   get(token: string, id: string): SeqInfo | undefined {
     const h = hashId(id);
     if (!this.#maybe(this.#curBits, h) && !this.#maybe(this.#oldBits, h)) return undefined;
-    const k = token + id;
-    return this.#cur.get(k) ?? this.#old.get(k);
+    return this.#map.get(token + id);
   }
 
   set(token: string, id: string, info: SeqInfo): void {
-    const k = token + id;
-    if (this.#cur.size >= this.max && !this.#cur.has(k)) {
-      this.#old = this.#cur;
-      this.#oldBits = this.#curBits;
-      this.#cur = new Map();
-      this.#curBits = new Uint32Array(this.#words);
-    }
-    this.#cur.set(k, info);
+    this.#map.set(token + id, info); // may rotate: the bits below go to the current generation's filter
     const bits = this.#curBits, mask = this.#words * 32 - 1;
     const h = hashId(id), h2 = mix(h);
     for (let i = 0; i < 3; i++) {
@@ -126,9 +122,7 @@ export class IdCache {
   }
 
   delete(token: string, id: string): void {
-    const k = token + id;
-    this.#cur.delete(k);
-    this.#old.delete(k);
+    this.#map.delete(token + id);
   }
 
   #maybe(bits: Uint32Array, h: number): boolean {
