@@ -285,6 +285,20 @@ function writeAscii(out: Uint8Array, off: number, s: string): number {
   return off;
 }
 
+/** A room's UTF-8 bytes behind a u16 length; returns the offset after them. */
+function writeRoom(out: Uint8Array, dv: DataView, off: number, roomBytes: Uint8Array): number {
+  dv.setUint16(off, roomBytes.byteLength);
+  out.set(roomBytes, off + 2);
+  return off + 2 + roomBytes.byteLength;
+}
+
+/** The head every data-path body starts with: version, message type, the sender node (origin or owner). */
+function writeHead(out: Uint8Array, type: number, node: string): number {
+  out[0] = WIRE_VERSION;
+  out[1] = type;
+  return writeAscii(out, 2, node);
+}
+
 /** A room name from the wire: well-formed UTF-8 and a valid room, else BAD_ENVELOPE. */
 function roomOf(bytes: Uint8Array): string {
   let r: string;
@@ -332,17 +346,12 @@ export function encodeRequests(origin: string, items: ReadonlyArray<RequestItem>
   for (const it of items) size += requestRecordBytes(it);
   const out = new Uint8Array(size);
   const dv = new DataView(out.buffer);
-  out[0] = WIRE_VERSION;
-  out[1] = T_REQUESTS;
-  let off = writeAscii(out, 2, origin);
+  let off = writeHead(out, T_REQUESTS, origin);
   dv.setUint16(off, items.length);
   off += 2;
   for (const it of items) {
     out[off++] = it.req.kind === "text" ? K_TEXT : K_BINARY;
-    off = writeAscii(out, off, it.req.id);
-    dv.setUint16(off, it.roomBytes.byteLength);
-    out.set(it.roomBytes, off + 2);
-    off += 2 + it.roomBytes.byteLength;
+    off = writeRoom(out, dv, writeAscii(out, off, it.req.id), it.roomBytes);
     dv.setUint32(off, it.raw.byteLength);
     out.set(it.raw, off + 4);
     off += 4 + it.raw.byteLength;
@@ -405,12 +414,7 @@ export function encodeFrame(owner: string, roomBytes: Uint8Array, items: Readonl
   for (const it of items) size += frameRecordBytes(it);
   const out = new Uint8Array(size);
   const dv = new DataView(out.buffer);
-  out[0] = WIRE_VERSION;
-  out[1] = T_MESSAGES;
-  let off = writeAscii(out, 2, owner);
-  dv.setUint16(off, roomBytes.byteLength);
-  out.set(roomBytes, off + 2);
-  off += 2 + roomBytes.byteLength;
+  let off = writeRoom(out, dv, writeHead(out, T_MESSAGES, owner), roomBytes);
   dv.setUint16(off, items.length);
   off += 2;
   for (const it of items) {
@@ -432,12 +436,7 @@ export function encodeFrame(owner: string, roomBytes: Uint8Array, items: Readonl
 export function encodeNotice(roomBytes: Uint8Array, e: Epoch, seq: number, ts: number): Uint8Array {
   const out = new Uint8Array(2 + 1 + e.owner.length + 2 + roomBytes.byteLength + 24);
   const dv = new DataView(out.buffer);
-  out[0] = WIRE_VERSION;
-  out[1] = T_NOTICE;
-  let off = writeAscii(out, 2, e.owner);
-  dv.setUint16(off, roomBytes.byteLength);
-  out.set(roomBytes, off + 2);
-  off += 2 + roomBytes.byteLength;
+  const off = writeRoom(out, dv, writeHead(out, T_NOTICE, e.owner), roomBytes);
   dv.setFloat64(off, e.term);
   dv.setFloat64(off + 8, seq);
   dv.setFloat64(off + 16, ts);
