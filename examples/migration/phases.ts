@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { EdgeplaneError } from "../../src/errors.ts";
 import { chain } from "../../src/exchange/chain.ts";
 import type { Exchange } from "../../src/exchange/exchange.ts";
 import { connectRedis } from "../../src/exchange/redis-connect.ts";
@@ -73,10 +74,10 @@ export async function connectBroker(kind: BrokerKind, url: string, prefix: strin
 }
 
 /** Connect the old broker. */
-export function connectOld(cfg: BrokerConfig): Promise<Exchange> {
+export async function connectOld(cfg: BrokerConfig): Promise<Exchange> {
   const url = cfg.oldUrl ?? cfg.redisUrl;
-  if (!url) throw new Error("migration config: oldUrl (or redisUrl) is required");
-  return connectBroker(cfg.oldKind ?? "redis", url, cfg.oldPrefix ?? cfg.prefix ?? "edgeplane", cfg);
+  if (!url) throw new EdgeplaneError("BAD_OPTION", "migration config: oldUrl (or redisUrl) is required");
+  return await connectBroker(cfg.oldKind ?? "redis", url, cfg.oldPrefix ?? cfg.prefix ?? "edgeplane", cfg);
 }
 
 /** Connect the new broker. */
