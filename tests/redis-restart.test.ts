@@ -182,13 +182,15 @@ describe("redis exchange: failures", () => {
 
   it("a reconnected subscriber whose missed messages left history reports a discontinuity, then continues", { timeout: 120_000 }, async () => {
     const p = await connectRedis(server.url, { nodeId: "sp", prefix: "small", historySize: 10 });
-    // q brings its own node-redis clients; its subscriber logs in as an ACL user that the test switches off while the
-    // burst below is sequenced, so it surely cannot reconnect before most of the burst left the 10-message history.
+    // q brings its own node-redis clients, each logged in as an ACL user that the test switches off while the burst
+    // below is sequenced: the subscriber cannot reconnect, and the command client cannot run q's periodic position
+    // check (which would repair each hole from history while it is still held), so most of the burst surely left the
+    // 10-message history before q is back.
     const admin = createClient({ url: server.url });
     admin.on("error", () => {});
     await admin.connect();
-    await admin.sendCommand(["ACL", "SETUSER", "qsub", "on", ">pw", "~*", "&*", "+@all"]);
-    const qClient = createClient({ url: server.url, disableOfflineQueue: true });
+    for (const user of ["qsub", "qcmd"]) await admin.sendCommand(["ACL", "SETUSER", user, "on", ">pw", "~*", "&*", "+@all"]);
+    const qClient = createClient({ url: server.url.replace("redis://", "redis://qcmd:pw@"), disableOfflineQueue: true, socket: { reconnectStrategy: () => 50 } });
     const qSub = createClient({ url: server.url.replace("redis://", "redis://qsub:pw@"), socket: { reconnectStrategy: () => 50 } });
     qClient.on("error", () => {});
     qSub.on("error", () => {});
@@ -201,12 +203,16 @@ describe("redis exchange: failures", () => {
       await waitUntil(s.positioned, "positioned");
       await p.publish(room, "first");
       await waitUntil(() => s.got.length === 1, "first delivered");
-      // Drop the subscriber, then publish 50: history (10) no longer holds most of them when it is back.
-      await admin.sendCommand(["ACL", "SETUSER", "qsub", "off"]);
-      await admin.sendCommand(["CLIENT", "KILL", "USER", "qsub"]);
+      // Drop q (subscriber and command client), then publish 50: history (10) no longer holds most of them when q is back.
+      for (const user of ["qsub", "qcmd"]) {
+        await admin.sendCommand(["ACL", "SETUSER", user, "off"]);
+        await admin.sendCommand(["CLIENT", "KILL", "USER", user]);
+      }
+      // Publish the burst only once the server holds no connection of q's any more.
+      await waitUntil(async () => !/ user=q(sub|cmd) /.test(String(await admin.sendCommand(["CLIENT", "LIST"]))), "q is disconnected");
       await Promise.all(Array.from({ length: 50 }, (_, i) => p.publish(room, `burst${i}`)));
       await p.publish(room, "last");
-      await admin.sendCommand(["ACL", "SETUSER", "qsub", "on"]);
+      for (const user of ["qsub", "qcmd"]) await admin.sendCommand(["ACL", "SETUSER", user, "on"]);
       await waitUntil(() => s.got.some((m) => m.payload === "last"), "continues after the hole", 30_000);
       const disc = s.events.filter((e) => e.type === "discontinuity");
       assert(disc.length >= 1, "the hole is reported");
@@ -218,7 +224,7 @@ describe("redis exchange: failures", () => {
       console.log(`[redis evicted] delivered=${s.got.length}/52 seqs=${seqs.join(",")} events=${JSON.stringify(disc.map((e) => e.type === "discontinuity" ? [e.afterSeq, e.nextSeq] : 0))}`);
       s.unsub();
     } finally {
-      await admin.sendCommand(["ACL", "SETUSER", "qsub", "on"]).catch(() => {});
+      for (const user of ["qsub", "qcmd"]) await admin.sendCommand(["ACL", "SETUSER", user, "on"]).catch(() => {});
       await admin.close();
       await Promise.all([p.close(), q.close()]);
       qClient.destroy(); // destroy, not close: never wait on a client that may be mid-reconnect
